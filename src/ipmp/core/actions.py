@@ -1,0 +1,161 @@
+"""Actions: what the engine asks the stack (or the log) to do.
+
+Each action is a small frozen dataclass named as an imperative.  The stack
+reports the outcome of every kernel action back as an ``ActionCompleted`` or
+``ActionFailed`` event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ipmp.core.types import Family
+
+# syslog priorities, as in <syslog.h>
+LOG_ERR = 3
+LOG_WARNING = 4
+LOG_NOTICE = 5
+LOG_INFO = 6
+LOG_DEBUG = 7
+
+PRIORITY_NAMES = {
+    LOG_ERR: "err",
+    LOG_WARNING: "warning",
+    LOG_NOTICE: "notice",
+    LOG_INFO: "info",
+    LOG_DEBUG: "debug",
+}
+
+
+@dataclass(frozen=True)
+class Log:
+    """Write one line to the daemon's log at a syslog ``priority``."""
+
+    priority: int
+    message: str
+
+
+@dataclass(frozen=True)
+class PlumbInterface:
+    """Open ``family`` on interface ``name`` (Solaris ``ifconfig NAME [inet6] plumb``)."""
+
+    name: str
+    family: Family
+
+
+@dataclass(frozen=True)
+class UnplumbInterface:
+    """Close ``family`` on interface ``name``, removing all its addresses."""
+
+    name: str
+    family: Family
+
+
+@dataclass(frozen=True)
+class AddAddress:
+    """Create logical interface ``ifname:unit`` holding ``address``.
+
+    An address that is not ``up`` exists but does not answer or send;
+    ``deprecated`` addresses are never chosen as a source by the stack.
+    """
+
+    ifname: str
+    family: Family
+    unit: int
+    address: str
+    prefixlen: int
+    broadcast: str
+    up: bool
+    deprecated: bool
+
+
+@dataclass(frozen=True)
+class RemoveAddress:
+    """Remove logical interface ``ifname:unit`` and its ``address``."""
+
+    ifname: str
+    family: Family
+    unit: int
+    address: str
+    prefixlen: int
+
+
+@dataclass(frozen=True)
+class UpdateAddress:
+    """Change the state of an existing address (``up``/``down``, ``deprecated``)."""
+
+    ifname: str
+    family: Family
+    unit: int
+    address: str
+    prefixlen: int
+    up: bool
+    deprecated: bool
+
+
+@dataclass(frozen=True)
+class MoveAddress:
+    """Move a data address from ``from_if:from_unit`` to ``to_if:to_unit``.
+
+    The stack removes it from the old interface and creates it on the new one,
+    so that it is never absent for longer than the move takes.
+    """
+
+    family: Family
+    address: str
+    prefixlen: int
+    broadcast: str
+    from_if: str
+    from_unit: int
+    to_if: str
+    to_unit: int
+    up: bool
+    deprecated: bool
+
+
+@dataclass(frozen=True)
+class AnnounceAddress:
+    """Tell the neighbours that ``address`` now lives on ``ifname``.
+
+    IPv4: gratuitous ARP; IPv6: unsolicited neighbour advertisement.
+    """
+
+    ifname: str
+    family: Family
+    address: str
+
+
+@dataclass(frozen=True)
+class SendProbe:
+    """Send one ICMP (v6) echo request from ``source`` on ``ifname`` to ``target``.
+
+    TTL / hop limit 1, bound to the interface; the payload carries ``seq``,
+    ``timestamp_ms`` and ``kind`` (PROBE_UNI, PROBE_MULTI or PROBE_RTT).
+    """
+
+    ifname: str
+    family: Family
+    source: str
+    target: str
+    icmp_id: int
+    seq: int
+    timestamp_ms: int
+    kind: int
+
+
+Action = (
+    Log
+    | PlumbInterface
+    | UnplumbInterface
+    | AddAddress
+    | RemoveAddress
+    | UpdateAddress
+    | MoveAddress
+    | AnnounceAddress
+    | SendProbe
+)
+
+KernelAction = (
+    PlumbInterface | UnplumbInterface | AddAddress | RemoveAddress | UpdateAddress | MoveAddress
+)
+"""The actions that change the stack's address table."""

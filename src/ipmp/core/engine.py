@@ -1,0 +1,1007 @@
+"""The in.mpathd engine: failure and repair detection, failover and failback.
+
+Sans-IO: ``handle(event)`` and ``tick(now)`` return actions; ``deadline()``
+says when ``tick`` must run next.  ``ifconfig`` and ``boot`` are requests that
+change the configuration and may be refused with ``IpmpError``.
+
+Decisions follow the guide first, then the facts of the original daemon
+(../shared/reference/mpathd-facts.md), section numbers cited as "facts §N".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ipmp.core.actions import LOG_ERR, LOG_INFO, LOG_WARNING, Action, Log
+from ipmp.core.constants import (
+    EXCEPTION_FACTOR,
+    IF_SCAN_INTERVAL,
+    LINK_UP_PERMIN,
+    LOWER_FDT_TRIGGER,
+    MAXDEFERREDRTT,
+    MIN_PROBE_TARGETS,
+    MIN_SETTLING_TIME,
+    NEXT_FDT_MULTIPLE,
+    NUM_PROBE_FAILS,
+    NUM_PROBE_REPAIRS,
+    PROBE_STATS_COUNT,
+    TESTADDR_CONF_TIME,
+)
+from ipmp.core.errors import IpmpError
+from ipmp.core.events import (
+    ActionCompleted,
+    ActionFailed,
+    Event,
+    LinkCameUp,
+    LinkWentDown,
+    NicAppeared,
+    NicRemoved,
+    ProbeReplyReceived,
+    Route,
+    RoutesChanged,
+)
+from ipmp.core.failover import fail_back, fail_over, homed_at, move_addresses, pending_failback
+from ipmp.core.hostname_files import HostnameFile
+from ipmp.core.ifconfig_apply import ApplyContext, apply_ifconfig
+from ipmp.core.ifconfig_format import format_all, format_interface
+from ipmp.core.ifconfig_grammar import IfconfigCommand, Plumb, SetGroup, parse_ifconfig
+from ipmp.core.model import HostTable, Instance, LogicalInterface, Nic
+from ipmp.core.mpathd_config import MpathdConfig
+from ipmp.core.probing import ProbeInstance, Target, TargetState
+from ipmp.core.reconcile import reconcile
+from ipmp.core.types import FAMILIES, Family, RandomSource
+
+MINUTE = 60.0
+NO_TEST_ADDRESS = (
+    "No test address configured on interface {}; disabling probe-based failure detection on it"
+)
+TEST_ADDRESS_NOW = (
+    "Test address now configured on interface {}; enabling probe-based failure detection on it"
+)
+
+
+@dataclass
+class GroupState:
+    """Per-group failure detection time, adapted to the targets' RTTs (facts §1.5)."""
+
+    name: str
+    fdt_ms: int
+    interval_ms: int
+    failed: bool = False
+
+    @property
+    def interval(self) -> float:
+        return self.interval_ms / 1000.0
+
+
+@dataclass
+class Tracking:
+    """What the daemon remembers about a NIC it tracks, beyond the table."""
+
+    since: float
+    no_test_logged: bool = False
+    not_plumbed_logged: set[Family] = field(default_factory=set)
+    link_ups: list[float] = field(default_factory=list)
+    flap_logged: bool = False
+    repair_not_before: float = 0.0
+    failed_by_probes: bool = False
+    subnet_warned: bool = False
+
+
+@dataclass(frozen=True)
+class IfconfigOutcome:
+    """What an ifconfig request prints, and what it made the engine do."""
+
+    output: str
+    actions: list[Action]
+
+
+def _log(message: str, priority: int = LOG_ERR) -> Log:
+    return Log(priority, message)
+
+
+def _of_group(nic: Nic) -> str:
+    return f"{nic.name} of group {nic.group}" if nic.group else nic.name
+
+
+def _fam_label(family: Family) -> str:
+    return "IPv4" if family == "inet" else "IPv6"
+
+
+class Engine:
+    """The whole daemon logic, fed with events and asked for actions.
+
+    ``rng`` is an injected, seeded random source (probe jitter); ``icmp_id_base``
+    plays the part of the daemon's pid in the ICMP id of its probes.
+    """
+
+    def __init__(
+        self,
+        config: MpathdConfig | None = None,
+        rng: RandomSource | None = None,
+        icmp_id_base: int = 0,
+        netmask_for: Callable[[str], int | None] | None = None,
+        resolve_host: Callable[[str], str | None] | None = None,
+    ) -> None:
+        if rng is None:
+            raise ValueError("the engine needs an injected random source")
+        self.config = config or MpathdConfig()
+        self.rng = rng
+        self.icmp_id_base = icmp_id_base
+        self.table = HostTable()
+        self.groups: dict[str, GroupState] = {}
+        self.probes: dict[tuple[str, Family], ProbeInstance] = {}
+        self.tracking: dict[str, Tracking] = {}
+        self.routes: tuple[Route, ...] = ()
+        self.files: dict[tuple[str, Family], HostnameFile] = {}
+        self.last_fdt_raise = float("-inf")
+        self.next_scan: float | None = None
+        self._now = float("-inf")
+        self.apply_context = ApplyContext()
+        if netmask_for is not None:
+            self.apply_context.netmask_for = netmask_for
+        if resolve_host is not None:
+            self.apply_context.resolve_host = resolve_host
+
+    # ======================================================================
+    # public entry points
+    # ======================================================================
+
+    def handle(self, event: Event) -> list[Action]:
+        """Feed one event; return what to do."""
+        now = event.now
+        self._now = max(self._now, now)
+        actions: list[Action]
+        if isinstance(event, ProbeReplyReceived):
+            actions = self._probe_reply(event)
+        elif isinstance(event, LinkWentDown):
+            actions = self._link_down(event.name, now)
+        elif isinstance(event, LinkCameUp):
+            actions = self._link_up(event.name, now)
+        elif isinstance(event, NicAppeared):
+            actions = self._nic_appeared(event)
+        elif isinstance(event, NicRemoved):
+            actions = self._nic_removed(event.name, now)
+        elif isinstance(event, RoutesChanged):
+            self.routes = event.routes
+            actions = self._sync(now)
+        elif isinstance(event, ActionFailed):
+            actions = [_log(f"{type(event.action).__name__} failed: {event.reason}", LOG_INFO)]
+        elif isinstance(event, ActionCompleted):
+            actions = []
+        else:  # pragma: no cover - the Event union is closed
+            raise TypeError(f"unknown event {event!r}")
+        self._arm_scan(now)
+        return actions
+
+    def tick(self, now: float) -> list[Action]:
+        """Run every timer due at ``now``: probes, timeouts, checks, the periodic scan."""
+        self._now = max(self._now, now)
+        actions: list[Action] = []
+        for inst in list(self.probes.values()):
+            nic = self.table.nics.get(inst.nic)
+            if nic is None or inst.test_address is None:
+                continue
+            inst.expire(now)
+            if self._can_send(nic):
+                group = self._group_state(nic)
+                inst.realign(now, group.interval)
+                actions += inst.send_due(now, group.interval, self.rng, inst.test_address)
+        actions += self._evaluate(now)
+        if self.next_scan is None or now >= self.next_scan:
+            actions += self._scan(now)
+            self.next_scan = now + IF_SCAN_INTERVAL
+        return actions
+
+    def deadline(self) -> float | None:
+        """When ``tick`` must run next (None: only events can change anything)."""
+        times: list[float] = []
+        for inst in self.probes.values():
+            nic = self.table.nics.get(inst.nic)
+            if nic is not None and self._can_send(nic):
+                due = inst.deadline()
+                if due is not None:
+                    times.append(due)
+        if self.next_scan is not None:
+            times.append(self.next_scan)
+        for track in self.tracking.values():
+            if track.repair_not_before > self._now:
+                times.append(track.repair_not_before)
+        return min(times) if times else None
+
+    def ifconfig(
+        self, argv: Sequence[str], now: float, show_ether: bool = False
+    ) -> IfconfigOutcome:
+        """Run one Solaris ``ifconfig`` command; raise ``IpmpError`` if refused."""
+        command = parse_ifconfig(argv)
+        if command.target is None:
+            if command.ops:
+                raise IpmpError("ifconfig: -a: only status can be shown for all interfaces")
+            return IfconfigOutcome(format_all(self.table, command.family, show_ether), [])
+        if not command.ops:
+            return IfconfigOutcome(
+                self.status(command.target, command.family or "inet", show_ether), []
+            )
+        actions = self._apply(command, now, reattach=False)
+        return IfconfigOutcome(self._last_output, actions)
+
+    def status(self, target: str, family: Family = "inet", show_ether: bool = False) -> str:
+        """``ifconfig hme0`` / ``ifconfig hme0:1`` status text."""
+        name, _, unit = target.partition(":")
+        nic = self.table.nics.get(name)
+        if nic is None or not nic.present:
+            raise IpmpError(f"ifconfig: {name}: no such interface")
+        inst = nic.instances.get(family)
+        if inst is None:
+            raise IpmpError(f"ifconfig: {name}: interface is not plumbed for {family}")
+        wanted = int(unit) if unit else 0
+        if wanted not in inst.units:
+            raise IpmpError(f"ifconfig: {target}: no such logical interface")
+        return format_interface(nic, family, wanted, show_ether)
+
+    def boot(self, files: Sequence[HostnameFile], now: float) -> list[Action]:
+        """Apply the hostname files at start-up, as the Solaris boot scripts do.
+
+        Files of interfaces that are present configure them; the data addresses
+        of a missing interface are hosted on an alternative member (guide: NICs
+        That Were Missing at System Boot).
+        """
+        self.files = {(f.ifname, f.family): f for f in files}
+        actions: list[Action] = []
+        missing: dict[Family, list[HostnameFile]] = {"inet": [], "inet6": []}
+        ordered = sorted(files, key=lambda f: (FAMILIES.index(f.family), f.ifname))
+        for file in ordered:
+            nic = self.table.nics.get(file.ifname)
+            if nic is not None and nic.present:
+                actions += self._apply_file(file, now)
+            else:
+                missing[file.family].append(file)
+        for family in FAMILIES:
+            if not missing[family]:
+                continue
+            parts = [self._host_missing(file, now, actions) for file in missing[family]]
+            actions.append(
+                _log(
+                    f"moving addresses from failed {_fam_label(family)} interfaces:"
+                    + "".join(parts)
+                )
+            )
+        actions += self._sync(now) + self._enforce(now)
+        self._arm_scan(now)
+        return actions
+
+    def reload(self, config: MpathdConfig, now: float) -> list[Action]:
+        """Apply a reread /etc/default/mpathd, keeping targets, RTTs and states."""
+        old = self.config
+        self.config = config
+        if config.failure_detection_time_ms != old.failure_detection_time_ms:
+            for group in self.groups.values():
+                group.fdt_ms = config.failure_detection_time_ms
+                group.interval_ms = config.failure_detection_time_ms // (NUM_PROBE_FAILS + 2)
+        return self._sync(now) + self._enforce(now)
+
+    # ======================================================================
+    # configuration changes
+    # ======================================================================
+
+    _last_output = ""
+
+    def _apply(self, command: IfconfigCommand, now: float, reattach: bool) -> list[Action]:
+        self.apply_context.reattach = reattach
+        try:
+            result = apply_ifconfig(self.table, command, self.apply_context)
+        finally:
+            self.apply_context.reattach = False
+        before, self.table = self.table, result.table
+        self._last_output = "\n".join(result.output)
+        actions: list[Action] = list(result.logs)
+        actions += reconcile(before, self.table)
+        for name, _old, new in result.group_changes:
+            self.tracking.pop(name, None)
+            state = self.groups.get(new)
+            nic = self.table.nics[name]
+            if state is not None and state.failed and not nic.offline:
+                nic.failed = True  # facts §4.6: joining a failed group
+        actions += self._sync(now) + self._enforce(now) + self._evaluate(now)
+        return actions
+
+    def _apply_file(self, file: HostnameFile, now: float) -> list[Action]:
+        actions: list[Action] = []
+        nic = self.table.nics[file.ifname]
+        commands: list[IfconfigCommand] = list(file.commands)
+        if file.family not in nic.instances:
+            commands.insert(0, IfconfigCommand(file.ifname, False, file.family, (Plumb(),)))
+        for command in commands:
+            try:
+                actions += self._apply(command, now, reattach=True)
+            except IpmpError as err:
+                actions.append(_log(f"{_file_name(file)}: {err.message}"))
+        return actions
+
+    def _host_missing(self, file: HostnameFile, now: float, actions: list[Action]) -> str:
+        """Configure a missing NIC in the table only and host its data addresses elsewhere."""
+        group = next(
+            (op.name for cmd in file.commands for op in cmd.ops if isinstance(op, SetGroup)), ""
+        )
+        scratch = self.table.clone()
+        template = next((m for m in scratch.members(group) if m.present), None)
+        ghost = scratch.nics.get(file.ifname)
+        if ghost is None:
+            ghost = Nic(file.ifname)
+            scratch.nics[file.ifname] = ghost
+        ghost.present = True
+        if template is not None:
+            ghost.media, ghost.modules, ghost.vlan = (
+                template.media,
+                list(template.modules),
+                template.vlan,
+            )
+        commands: list[IfconfigCommand] = [
+            IfconfigCommand(file.ifname, False, file.family, (Plumb(),))
+        ]
+        commands += file.commands
+        for command in commands:
+            try:
+                scratch = apply_ifconfig(scratch, command, self.apply_context).table
+            except IpmpError as err:
+                actions.append(_log(f"{_file_name(file)}: {err.message}"))
+        configured = scratch.nics[file.ifname]
+        before = self.table.clone()
+        nic = self.table.nics.get(file.ifname)
+        if nic is None:
+            nic = Nic(file.ifname, present=False)
+            self.table.nics[file.ifname] = nic
+        nic.group = configured.group
+        nic.failed = True
+        inst = configured.instances.get(file.family)
+        if inst is not None:
+            nic.instances[file.family] = inst
+        alternate = self._boot_alternate(nic, file.family)
+        if alternate is None:
+            return f" {file.ifname} (couldn't move, no alternative interface)"
+        move_addresses(nic, alternate, lambda li: True)
+        actions.extend(reconcile(before, self.table))
+        return f" {file.ifname} (moved to {alternate.name})"
+
+    def _boot_alternate(self, nic: Nic, family: Family) -> Nic | None:
+        """The boot scripts' choice: the first STANDBY member, else the first plumbed one."""
+        members = [
+            m
+            for m in self.table.members(nic.group)
+            if m is not nic and m.present and family in m.instances
+        ]
+        for member in members:
+            if member.standby:
+                return member
+        return members[0] if members else None
+
+    # ======================================================================
+    # tracking and probe instances
+    # ======================================================================
+
+    def _tracked(self, nic: Nic) -> bool:
+        if nic.group:
+            return True
+        return (
+            not self.config.track_interfaces_only_with_groups
+            and nic.present
+            and bool(nic.instances)
+        )
+
+    def _group_state(self, nic: Nic) -> GroupState:
+        state = self.groups.get(nic.group)
+        if state is None:
+            fdt = self.config.failure_detection_time_ms
+            state = GroupState(nic.group, fdt, fdt // (NUM_PROBE_FAILS + 2))
+            self.groups[nic.group] = state
+        return state
+
+    def _can_send(self, nic: Nic) -> bool:
+        return nic.present and nic.link_up and not nic.offline
+
+    def _icmp_id(self, nic: Nic) -> int:
+        return ((self.icmp_id_base & 0xFF) << 8) | (nic.index & 0xFF)
+
+    def _probing(self, nic: Nic) -> list[ProbeInstance]:
+        """The NIC's instances that can probe: a test address and at least one target."""
+        out = []
+        for family in FAMILIES:
+            inst = self.probes.get((nic.name, family))
+            if inst is not None and inst.test_address is not None and inst.targets:
+                out.append(inst)
+        return out
+
+    def _has_test_address(self, nic: Nic) -> bool:
+        return any(
+            (inst := self.probes.get((nic.name, fam))) is not None and inst.test_address is not None
+            for fam in FAMILIES
+        )
+
+    def _sync(self, now: float) -> list[Action]:
+        """Bring tracking, probe instances and targets in line with the table."""
+        actions: list[Action] = []
+        for nic in self.table.ordered():
+            tracked = self._tracked(nic)
+            if not tracked:
+                self.tracking.pop(nic.name, None)
+                for family in FAMILIES:
+                    self.probes.pop((nic.name, family), None)
+                continue
+            track = self.tracking.get(nic.name)
+            if track is None:
+                track = Tracking(since=now)
+                self.tracking[nic.name] = track
+                self._group_state(nic)
+                if nic.present and not nic.link_up and not nic.failed and not nic.offline:
+                    # The initial link state is "up": a NIC that is down when
+                    # tracking starts goes through a normal up-to-down change.
+                    actions.append(_log(f"The link has gone down on {nic.name}"))
+                    actions += self._failure(nic, now, None)
+            for family in FAMILIES:
+                actions += self._sync_instance(nic, family, now)
+        stale = [key for key in self.probes if key[0] not in self.table.nics]
+        for key in stale:
+            del self.probes[key]
+        return actions
+
+    def _sync_instance(self, nic: Nic, family: Family, now: float) -> list[Action]:
+        key = (nic.name, family)
+        inst_cfg = nic.instances.get(family)
+        if inst_cfg is None or not nic.present:
+            self.probes.pop(key, None)
+            return []
+        inst = self.probes.get(key)
+        if inst is None:
+            inst = ProbeInstance(nic.name, family, self._icmp_id(nic), now)
+            self.probes[key] = inst
+        actions: list[Action] = []
+        test = select_test_address(nic, family)
+        address = test.address if test is not None else None
+        if address != inst.test_address:
+            inst.test_address = address
+            inst.clear_history()
+            inst.targets = []
+            inst.targets_are_routers = False
+            if test is not None:
+                inst.test_network = str(test.network()) if family == "inet" else "fe80::/10"
+                inst.start(now, self._group_state(nic).interval, self.rng)
+                track = self.tracking.get(nic.name)
+                if track is not None and track.no_test_logged:
+                    track.no_test_logged = False
+                    actions.append(_log(TEST_ADDRESS_NOW.format(nic.name)))
+                actions += self._check_test_subnet(nic, test)
+            else:
+                inst.stop()
+        if inst.test_address is not None:
+            self._refresh_router_targets(nic, inst, now)
+        return actions
+
+    def _check_test_subnet(self, nic: Nic, test: LogicalInterface) -> list[Action]:
+        """guide: "All test IP addresses in an IPMP group must use the same network prefix"."""
+        if test.family != "inet" or not nic.group:
+            return []
+        for member in self.table.members(nic.group):
+            if member is nic:
+                continue
+            other = select_test_address(member, "inet")
+            if other is not None and other.network() != test.network():
+                return [
+                    _log(
+                        f"Test address {test.address} of {nic.name} is not in subnet "
+                        f"{other.network()} of the other test addresses of group {nic.group}; "
+                        "the test addresses of a group must share one subnet",
+                        LOG_WARNING,
+                    )
+                ]
+        return []
+
+    def _refresh_router_targets(self, nic: Nic, inst: ProbeInstance, now: float) -> None:
+        """Targets from configuration and routes: host routes, then routers (facts §2)."""
+        own = self.table.local_addresses()
+        explicit = [a for a in self.config.targets if self._on_test_link(inst, a) and a not in own]
+        host_routes: list[str] = []
+        gateways: list[str] = []
+        for route in self.routes:
+            if route.family != inst.family or not route.gateway:
+                continue
+            if (
+                route.ifname
+                and route.ifname != nic.name
+                and not self._same_group(route.ifname, nic)
+            ):
+                continue
+            if not self._on_test_link(inst, route.gateway) or route.gateway in own:
+                continue
+            full = 32 if inst.family == "inet" else 128
+            (host_routes if route.prefixlen == full else gateways).append(route.gateway)
+        ordered: list[str] = []
+        for address in explicit + host_routes + gateways:
+            if address not in ordered:
+                ordered.append(address)
+        inst.set_router_targets(ordered, now)
+
+    def _same_group(self, ifname: str, nic: Nic) -> bool:
+        other = self.table.nics.get(ifname)
+        return other is not None and bool(nic.group) and other.group == nic.group
+
+    def _on_test_link(self, inst: ProbeInstance, address: str) -> bool:
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if inst.family == "inet":
+            return parsed.version == 4 and parsed in ipaddress.ip_network(inst.test_network)
+        return parsed.version == 6 and parsed.is_link_local
+
+    # ======================================================================
+    # events
+    # ======================================================================
+
+    def _nic_appeared(self, event: NicAppeared) -> list[Action]:
+        before = self.table.clone()
+        nic = self.table.nics.get(event.name)
+        if nic is None:
+            nic = Nic(event.name)
+            self.table.nics[event.name] = nic
+        nic.index, nic.mac, nic.media, nic.mtu = event.index, event.mac, event.media, event.mtu
+        nic.modules = list(event.modules) or nic.modules
+        nic.device, nic.vlan, nic.link_up = event.device, event.vlan, event.link_up
+        returning = not nic.present
+        nic.present = True
+        actions = reconcile(before, self.table)
+        if returning and not nic.instances:
+            # guide: "RCM automatically configures the interface according to
+            # the contents of this file" -- the data addresses then fail back.
+            for family in FAMILIES:
+                file = self.files.get((nic.name, family))
+                if file is not None:
+                    actions += self._apply_file(file, event.now)
+        self.tracking.pop(nic.name, None) if returning else None
+        actions += self._sync(event.now) + self._evaluate(event.now)
+        return actions
+
+    def _nic_removed(self, name: str, now: float) -> list[Action]:
+        nic = self.table.nics.get(name)
+        if nic is None or not nic.present:
+            return []
+        nic.present = False  # the kernel has already dropped its addresses
+        actions: list[Action] = [
+            _log(f"{family} {name} has been removed from kernel", LOG_INFO)
+            for family in nic.instances
+        ]
+        if self._tracked(nic) and not nic.failed:
+            actions += self._failure(nic, now, None)
+        elif nic.group:
+            actions += self._enforce(now)
+        actions += self._sync(now)
+        return actions
+
+    def _link_down(self, name: str, now: float) -> list[Action]:
+        nic = self.table.nics.get(name)
+        if nic is None or not nic.link_up:
+            return []
+        nic.link_up = False
+        if name not in self.tracking:
+            return []
+        actions: list[Action] = [_log(f"The link has gone down on {name}")]
+        for family in FAMILIES:
+            inst = self.probes.get((name, family))
+            if inst is not None:
+                inst.clear_history()
+        if not nic.failed and not nic.offline:
+            actions += self._failure(nic, now, None)
+        return actions
+
+    def _link_up(self, name: str, now: float) -> list[Action]:
+        nic = self.table.nics.get(name)
+        if nic is None or nic.link_up:
+            return []
+        nic.link_up = True
+        track = self.tracking.get(name)
+        if track is None:
+            return []
+        actions: list[Action] = [_log(f"The link has come up on {name}")]
+        for family in FAMILIES:
+            inst = self.probes.get((name, family))
+            if inst is not None and inst.test_address is not None:
+                inst.start(now, self._group_state(nic).interval, self.rng)
+        if not self._probing(nic) and len(track.link_ups) >= LINK_UP_PERMIN:
+            oldest = track.link_ups[-LINK_UP_PERMIN]
+            if now - oldest < MINUTE:
+                # facts §3: link-only interfaces that flap are not repaired at once.
+                track.repair_not_before = oldest + MINUTE
+                if not track.flap_logged:
+                    track.flap_logged = True
+                    actions.append(
+                        _log(
+                            f"The link has come up on {name} more than {LINK_UP_PERMIN} times in "
+                            "the last minute; disabling failback until it stabilizes"
+                        )
+                    )
+        track.link_ups = [*track.link_ups, now][-LINK_UP_PERMIN:]
+        actions += self._evaluate(now)
+        return actions
+
+    def _probe_reply(self, reply: ProbeReplyReceived) -> list[Action]:
+        inst = self.probes.get((reply.ifname, reply.family))
+        nic = self.table.nics.get(reply.ifname)
+        if inst is None or nic is None or inst.test_address is None or not nic.link_up:
+            return []
+        group = self._group_state(nic)
+        verdict = inst.receive(reply, PROBE_STATS_COUNT * group.interval)
+        actions: list[Action] = list(verdict.logs)
+        if verdict.new_host_target is not None:
+            actions += self._offer_host_target(
+                nic, reply.family, verdict.new_host_target, reply.now
+            )
+        if (
+            verdict.rtt is not None
+            and verdict.target is not None
+            and not nic.failed
+            and not group.failed
+        ):
+            actions += self._rtt_sample(nic, inst, verdict.target, verdict.rtt, reply.now)
+        actions += self._evaluate(reply.now)
+        return actions
+
+    def _offer_host_target(
+        self, nic: Nic, family: Family, address: str, now: float
+    ) -> list[Action]:
+        """An all-hosts reply names a target for this NIC, or every member of its group."""
+        if address in ("0.0.0.0", "::"):
+            return [_log(f"probe response from {address} on {nic.name}", LOG_INFO)]
+        if address in self.table.local_addresses():
+            return []
+        receivers = self.table.members(nic.group) if nic.group else [nic]
+        for member in receivers:
+            inst = self.probes.get((member.name, family))
+            if (
+                inst is not None
+                and inst.test_address is not None
+                and self._on_test_link(inst, address)
+            ):
+                inst.add_host_target(address, now)
+        return []
+
+    # ======================================================================
+    # RTT and adaptive failure detection time (facts §1.5)
+    # ======================================================================
+
+    def _rtt_sample(
+        self, nic: Nic, inst: ProbeInstance, target: Target, sample: float, now: float
+    ) -> list[Action]:
+        group = self._group_state(nic)
+        interval = group.interval
+        if target.crtt_with(sample) > interval and len(target.deferred) < MAXDEFERREDRTT:
+            target.deferred.append(sample)  # one suspicious sample may be a fluke
+            return []
+        if target.crtt_with(sample) > interval:
+            for deferred in target.deferred:
+                target.fold(deferred)
+        target.deferred.clear()
+        target.fold(sample)
+        crtt = target.crtt
+        user_fdt = self.config.failure_detection_time_ms
+        if crtt > interval:
+            active = inst.active_targets()
+            others = [t for t in active if t is not target]
+            if len(active) >= MIN_PROBE_TARGETS + 1 and all(
+                t.crtt <= interval / EXCEPTION_FACTOR for t in others
+            ):
+                inst.retire_target(target, now, TargetState.SLOW)
+                return []
+            group.interval_ms = int(crtt * 1000) * NEXT_FDT_MULTIPLE
+            group.fdt_ms = group.interval_ms * (NUM_PROBE_FAILS + 2)
+            self.last_fdt_raise = now
+            if not group.name:
+                return []
+            return [
+                _log(
+                    f"Cannot meet requested failure detection time of {user_fdt} ms on "
+                    f"({inst.family} {nic.name}) new failure detection time for group "
+                    f'"{group.name}" is {group.fdt_ms} ms'
+                )
+            ]
+        if (
+            crtt < interval / LOWER_FDT_TRIGGER
+            and user_fdt < group.fdt_ms
+            and now - self.last_fdt_raise > MIN_SETTLING_TIME
+            and self._all_fast(nic, interval / LOWER_FDT_TRIGGER)
+        ):
+            group.fdt_ms = max(group.fdt_ms // NEXT_FDT_MULTIPLE, user_fdt)
+            group.interval_ms = group.fdt_ms // (NUM_PROBE_FAILS + 2)
+            if not group.name:
+                return []
+            return [
+                _log(
+                    f"Improved failure detection time {group.fdt_ms} ms on "
+                    f'({inst.family} {nic.name}) for group "{group.name}"'
+                )
+            ]
+        return []
+
+    def _all_fast(self, nic: Nic, bound: float) -> bool:
+        members = self.table.members(nic.group) if nic.group else [nic]
+        for member in members:
+            if member.failed:
+                continue
+            for inst in self._probing(member):
+                if any(t.crtt > bound for t in inst.active_targets()):
+                    return False
+        return True
+
+    # ======================================================================
+    # failure and repair
+    # ======================================================================
+
+    def _evaluate(self, now: float) -> list[Action]:
+        """Check every tracked NIC for failure or repair."""
+        actions: list[Action] = []
+        for name in list(self.tracking):
+            nic = self.table.nics.get(name)
+            if nic is None or nic.offline:
+                continue
+            probing = self._probing(nic)
+            for inst in probing:
+                self._retire_dead_targets(inst, now)
+            probing = self._probing(nic)
+            if not nic.failed:
+                if (
+                    nic.present
+                    and nic.link_up
+                    and probing
+                    and all(
+                        inst.loss_run() >= NUM_PROBE_FAILS and not inst.in_quiet_period(now)
+                        for inst in probing
+                    )
+                ):
+                    first = [t for inst in probing if (t := inst.first_loss_time()) is not None]
+                    tff = min(first) if first else now
+                    self.tracking[name].failed_by_probes = True
+                    actions += self._failure(nic, now, tff)
+            elif self._repaired(nic, probing, now):
+                actions += self._repair(nic, now)
+        return actions
+
+    def _retire_dead_targets(self, inst: ProbeInstance, now: float) -> None:
+        """One target silent while others answer: a dead target, not a dead NIC."""
+        if inst.loss_run() >= NUM_PROBE_FAILS:
+            return
+        for target in inst.active_targets():
+            if inst.target_loss_run(target) >= NUM_PROBE_FAILS:
+                inst.retire_target(target, now, TargetState.DEAD)
+
+    def _repaired(self, nic: Nic, probing: list[ProbeInstance], now: float) -> bool:
+        track = self.tracking.get(nic.name)
+        if not nic.present or not nic.link_up or track is None:
+            return False
+        if now < track.repair_not_before:
+            return False
+        if probing:
+            return any(inst.ack_run() >= NUM_PROBE_REPAIRS for inst in probing)
+        # After a probe failure, wait for targets to be found and to answer.
+        return not (track.failed_by_probes and self._has_test_address(nic))
+
+    def _healthy_other(self, nic: Nic, tff: float | None) -> bool:
+        """Does another member show that the group works? (facts §3, §4.6)"""
+        group = self.groups.get(nic.group)
+        if group is not None and group.failed:
+            return False
+        for member in self.table.members(nic.group):
+            if member is nic or not member.usable:
+                continue
+            if tff is None:
+                return True
+            probing = self._probing(member)
+            if not probing:
+                return True
+            if any(i.last_ack_sent_at is not None and i.last_ack_sent_at > tff for i in probing):
+                return True
+        return False
+
+    def _failure(self, nic: Nic, now: float, tff: float | None) -> list[Action]:
+        """``nic`` failed: by link (``tff`` None) or by probes lost since ``tff``."""
+        others = [m for m in self.table.members(nic.group) if m is not nic]
+        if nic.group and others and not self._healthy_other(nic, tff):
+            return self._group_failure(nic, now)
+        before = self.table.clone()
+        nic.failed = True
+        nic.inactive = False
+        for inst in self._probing(nic):
+            inst.reset_rtts()
+        actions: list[Action] = [_log(f"NIC failure detected on {_of_group(nic)}")]
+        if nic.group:
+            source = nic.name
+            dst = fail_over(self.table, nic, "normal")
+            if dst is not None:
+                actions.append(
+                    _log(f"Successfully failed over from NIC {source} to NIC {dst.name}")
+                )
+        actions += reconcile(before, self.table)
+        return actions
+
+    def _group_failure(self, nic: Nic, now: float) -> list[Action]:
+        group = self._group_state(nic)
+        if group.failed:
+            return []
+        group.failed = True
+        for member in self.table.members(nic.group):
+            if member.offline:
+                continue
+            member.failed = True
+            member.inactive = False
+            track = self.tracking.get(member.name)
+            if track is not None:
+                track.failed_by_probes = track.failed_by_probes or member.link_up
+            for family in FAMILIES:
+                inst = self.probes.get((member.name, family))
+                if inst is not None:
+                    inst.reset_rtts()
+                    inst.flush_host_targets()
+        # guide: Group Failures -- no failover; targets are flushed and rediscovered.
+        return [_log(f"All Interfaces in group {nic.group} have failed")]
+
+    def _repair(self, nic: Nic, now: float) -> list[Action]:
+        before = self.table.clone()
+        actions: list[Action] = [_log(f"NIC repair detected on {_of_group(nic)}")]
+        group = self.groups.get(nic.group)
+        if nic.group and group is not None and group.failed:
+            group.failed = False
+            actions.append(
+                _log(f"At least 1 interface ({nic.name}) of group {nic.group} has repaired")
+            )
+        nic.failed = False
+        track = self.tracking[nic.name]
+        track.failed_by_probes = False
+        track.flap_logged = False
+        track.repair_not_before = 0.0
+        if nic.offline or not nic.group:
+            pass
+        elif nic.standby:
+            nic.inactive = not nic.hosts_foreign()
+        elif self.config.failback:
+            if fail_back(self.table, nic):
+                actions.append(_log(f"Successfully failed back to NIC {nic.name}"))
+        elif nic.up_data_count() == 0:
+            # guide: with FAILBACK=no "the INACTIVE flag is set for that interface".
+            nic.inactive = True
+        actions += reconcile(before, self.table)
+        actions += self._enforce(now)
+        return actions
+
+    # ======================================================================
+    # periodic work
+    # ======================================================================
+
+    def _arm_scan(self, now: float) -> None:
+        if self.next_scan is None and self.tracking:
+            self.next_scan = now + IF_SCAN_INTERVAL
+
+    def _scan(self, now: float) -> list[Action]:
+        """The 20-second rescan: messages, target ageing, and the invariants (facts §4.1)."""
+        actions: list[Action] = []
+        for inst in self.probes.values():
+            inst.refresh_active(now)
+        for name, track in self.tracking.items():
+            nic = self.table.nics.get(name)
+            if nic is None or not nic.present:
+                continue
+            if (
+                not self._has_test_address(nic)
+                and not track.no_test_logged
+                and now - track.since >= TESTADDR_CONF_TIME
+            ):
+                track.no_test_logged = True
+                actions.append(_log(NO_TEST_ADDRESS.format(name)))
+            actions += self._check_plumbing(nic, track)
+        actions += self._enforce(now)
+        return actions
+
+    def _check_plumbing(self, nic: Nic, track: Tracking) -> list[Action]:
+        """An IPv4-only member of a dual-stack group, or the reverse (facts §5)."""
+        if not nic.group:
+            return []
+        actions: list[Action] = []
+        members = [m for m in self.table.members(nic.group) if m.present]
+        for family in FAMILIES:
+            group_has = any(family in m.instances for m in members)
+            lacking = group_has and family not in nic.instances
+            if lacking and family not in track.not_plumbed_logged:
+                track.not_plumbed_logged.add(family)
+                actions.append(
+                    _log(
+                        f"NIC {nic.name} of group {nic.group} is not plumbed for "
+                        f"{_fam_label(family)} and may affect failover capability"
+                    )
+                )
+            elif not lacking and family in track.not_plumbed_logged:
+                track.not_plumbed_logged.discard(family)
+                actions.append(
+                    _log(
+                        f"NIC {nic.name} is now consistent with group {nic.group} "
+                        "and failover capability is restored"
+                    )
+                )
+        return actions
+
+    def _enforce(self, now: float) -> list[Action]:
+        """Re-establish the invariants; a half-done move completes here (facts §4.1)."""
+        before = self.table.clone()
+        actions: list[Action] = []
+        for group_name in sorted({n.group for n in self.table.nics.values() if n.group}):
+            state = self.groups.get(group_name)
+            if state is not None and state.failed:
+                continue
+            for nic in self.table.members(group_name):
+                actions += self._enforce_nic(nic)
+        actions += reconcile(before, self.table)
+        return actions
+
+    def _still_failing(self, nic: Nic) -> bool:
+        """Failed and still showing it (S10 failure_state), not merely awaiting repair.
+
+        After a group failure a member whose probes answer again is on its way to
+        repair: moving its addresses away meanwhile would only churn.
+        """
+        if nic.offline or not nic.present:
+            return True
+        if not nic.failed:
+            return False
+        if not nic.link_up:
+            return True
+        probing = self._probing(nic)
+        return not probing or all(inst.loss_run() >= NUM_PROBE_FAILS for inst in probing)
+
+    def _enforce_nic(self, nic: Nic) -> list[Action]:
+        actions: list[Action] = []
+        if nic.standby and nic.present:
+            # A standby carries data only while it covers for a member that is down.
+            for li in [li for li in nic.addresses() if li.is_data and li.home != nic.name]:
+                home = self.table.nics.get(li.home)
+                if home is not None and home.usable and home.group == nic.group:
+                    move_addresses(nic, home, homed_at(home.name))
+            if not nic.failed and not nic.hosts_foreign():
+                nic.inactive = True
+        if self._still_failing(nic) and any(li.is_data for li in nic.addresses()):
+            dst = fail_over(self.table, nic, "normal")
+            if dst is not None:
+                actions.append(
+                    _log(f"Successfully failed over from NIC {nic.name} to NIC {dst.name}")
+                )
+        wants_back = nic.usable and not nic.inactive and self.config.failback
+        if wants_back and pending_failback(self.table, nic) and fail_back(self.table, nic):
+            actions.append(_log(f"Successfully failed back to NIC {nic.name}"))
+        return actions
+
+
+def select_test_address(nic: Nic, family: Family) -> LogicalInterface | None:
+    """The test address of one family (facts §8 test-address selection).
+
+    Eligible: NOFAILOVER and UP, neither NOXMIT nor NOLOCAL, not 0.0.0.0; IPv6
+    only link-local.  IPv4 prefers a DEPRECATED one; otherwise the last found.
+    """
+    from ipmp.core.flags import IFF_NOLOCAL, IFF_NOXMIT
+
+    inst: Instance | None = nic.instances.get(family)
+    if inst is None:
+        return None
+    chosen: LogicalInterface | None = None
+    for unit in sorted(inst.units):
+        li = inst.units[unit]
+        if not (li.nofailover and li.up) or li.unspecified or li.placeholder:
+            continue
+        if li.flags & (IFF_NOXMIT | IFF_NOLOCAL):
+            continue
+        if family == "inet6" and not li.link_local:
+            continue
+        if family == "inet6" or li.deprecated:
+            return li
+        chosen = li
+    return chosen
+
+
+def _file_name(file: HostnameFile) -> str:
+    prefix = "hostname" if file.family == "inet" else "hostname6"
+    return f"{prefix}.{file.ifname}"

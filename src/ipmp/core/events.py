@@ -1,0 +1,128 @@
+"""Events: facts that happened, fed to the engine with the time they happened.
+
+Each event is a small frozen dataclass named as a past-tense fact.  Every
+event carries ``now`` in monotonic seconds; the engine never reads a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ipmp.core.actions import Action
+from ipmp.core.types import Family
+
+
+@dataclass(frozen=True)
+class NicAppeared:
+    """A physical (or VLAN) interface exists in the kernel: at start-up or hot-plugged.
+
+    ``device`` is the hardware that carries it (``bge0`` for VLAN ``bge1000``),
+    ``vlan`` its VLAN id (0 when untagged).  ``modules`` is its STREAMS module
+    list, top first, as ``ifconfig modlist`` prints it.
+    """
+
+    now: float
+    name: str
+    index: int
+    mac: str
+    media: str
+    mtu: int
+    link_up: bool
+    modules: tuple[str, ...] = ()
+    device: str = ""
+    vlan: int = 0
+
+
+@dataclass(frozen=True)
+class NicRemoved:
+    """A physical interface vanished from the kernel (DR detach, unplug, deletion)."""
+
+    now: float
+    name: str
+
+
+@dataclass(frozen=True)
+class LinkWentDown:
+    """The interface lost its link: RUNNING was cleared."""
+
+    now: float
+    name: str
+
+
+@dataclass(frozen=True)
+class LinkCameUp:
+    """The interface regained its link: RUNNING was set."""
+
+    now: float
+    name: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route of the kernel's table, as target selection needs it.
+
+    ``gateway`` is the next hop ("" for an on-link interface route); a host route
+    has ``prefixlen`` 32 (IPv4) or 128 (IPv6).
+    """
+
+    family: Family
+    destination: str
+    prefixlen: int
+    gateway: str
+    ifname: str = ""
+
+
+@dataclass(frozen=True)
+class RoutesChanged:
+    """The routing table changed; ``routes`` is the whole table now."""
+
+    now: float
+    routes: tuple[Route, ...]
+
+
+@dataclass(frozen=True)
+class ProbeReplyReceived:
+    """An ICMP (v6) echo reply arrived on ``ifname`` for the daemon's probe socket.
+
+    ``icmp_id``, ``seq``, ``timestamp_ms`` and ``kind`` are read from the reply's
+    payload, exactly as sent; ``length`` is the ICMP message length in bytes.
+    """
+
+    now: float
+    ifname: str
+    family: Family
+    source: str
+    icmp_id: int
+    seq: int
+    timestamp_ms: int
+    kind: int
+    length: int = 16
+
+
+@dataclass(frozen=True)
+class ActionFailed:
+    """The stack could not carry out ``action``; ``reason`` says why."""
+
+    now: float
+    action: Action
+    reason: str
+
+
+@dataclass(frozen=True)
+class ActionCompleted:
+    """The stack carried out ``action``."""
+
+    now: float
+    action: Action
+
+
+Event = (
+    NicAppeared
+    | NicRemoved
+    | LinkWentDown
+    | LinkCameUp
+    | RoutesChanged
+    | ProbeReplyReceived
+    | ActionFailed
+    | ActionCompleted
+)

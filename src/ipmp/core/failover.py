@@ -1,0 +1,145 @@
+"""Moving data addresses between the members of a group (S10 failover/failback).
+
+These functions change a ``HostTable`` in place; ``reconcile`` turns the
+change into kernel actions.  They decide nothing about *when* to move: that
+is the engine's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from ipmp.core.flags import IFF_NOFAILOVER
+from ipmp.core.model import UNSPECIFIED, HostTable, LogicalInterface, Nic
+from ipmp.core.types import FAMILIES, Family
+
+FailoverKind = Literal["normal", "to_nonstandby", "to_any"]
+"""FAILOVER_NORMAL (failure, offline), FAILOVER_TO_NONSTANDBY (emptying a
+standby) and FAILOVER_TO_ANY (a NIC leaving its group)."""
+
+
+def data_families(nic: Nic) -> set[Family]:
+    """The families in which ``nic`` holds data addresses."""
+    return {li.family for li in nic.addresses() if li.is_data}
+
+
+def choose_destination(table: HostTable, src: Nic, kind: FailoverKind) -> Nic | None:
+    """Pick the member that takes ``src``'s data addresses (S10 get_failover_dst).
+
+    A running STANDBY or INACTIVE member is taken at once (guide: Standby
+    Interfaces in an IPMP Group); otherwise the running member with the fewest
+    UP data addresses.  Members lacking a family that has data to move are
+    skipped.  Only ``to_any`` may settle for a member that is not running.
+    """
+    needed = data_families(src)
+    best: Nic | None = None
+    last_resort: Nic | None = None
+    for member in table.members(src.group):
+        if member is src or member.offline or not member.present:
+            continue
+        if any(fam not in member.instances for fam in needed):
+            continue
+        if not member.usable:
+            if last_resort is None:
+                last_resort = member
+            continue
+        if kind == "to_nonstandby":
+            if member.standby:
+                continue
+        elif member.standby or member.inactive:
+            return member
+        if best is None or member.up_data_count() < best.up_data_count():
+            best = member
+    if best is not None:
+        return best
+    return last_resort if kind == "to_any" else None
+
+
+def homed_at(name: str) -> Callable[[LogicalInterface], bool]:
+    """A filter for ``move_addresses``: the addresses whose home is ``name``."""
+    return lambda li: li.home == name
+
+
+def _placeholder(nic: Nic, family: Family) -> LogicalInterface:
+    # guide: "a dummy address 0.0.0.0 was created on hme0 ... so that hme0 can
+    # still be accessed"; it is marked NOFAILOVER and down.
+    return LogicalInterface(
+        family=family,
+        unit=0,
+        address=UNSPECIFIED[family],
+        prefixlen=0,
+        flags=IFF_NOFAILOVER,
+        home=nic.name,
+        home_unit=0,
+        placeholder=True,
+    )
+
+
+def move_addresses(src: Nic, dst: Nic, which: Callable[[LogicalInterface], bool]) -> int:
+    """Move every data address of ``src`` that ``which`` accepts onto ``dst``; return how many.
+
+    An address returning home takes back its original unit (replacing the
+    0.0.0.0 placeholder on unit 0); elsewhere it becomes the lowest free
+    logical unit (hme1:2).
+    """
+    moved = 0
+    for family in FAMILIES:
+        src_inst = src.instances.get(family)
+        dst_inst = dst.instances.get(family)
+        if src_inst is None or dst_inst is None:
+            continue
+        for unit in sorted(src_inst.units):
+            li = src_inst.units[unit]
+            if not li.is_data or not which(li):
+                continue
+            preferred: int | None = None
+            if dst.name == li.home:
+                preferred = li.home_unit
+                current = dst_inst.units.get(preferred)
+                if current is not None and current.placeholder:
+                    del dst_inst.units[preferred]
+            new_unit = dst_inst.free_unit(preferred)
+            del src_inst.units[unit]
+            if unit == 0:
+                src_inst.units[0] = _placeholder(src, family)
+            li.unit = new_unit
+            dst_inst.units[new_unit] = li
+            moved += 1
+    if moved:
+        # guide: "When a failover occurs on this standby interface, the
+        # INACTIVE flag is cleared."
+        dst.inactive = False
+    return moved
+
+
+def fail_over(table: HostTable, src: Nic, kind: FailoverKind) -> Nic | None:
+    """Move all data addresses off ``src``; return the destination.
+
+    The destination is None (and nothing moves) when ``src`` holds no data
+    address or when no member can take them.
+    """
+    if not data_families(src):
+        return None
+    dst = choose_destination(table, src, kind)
+    if dst is not None:
+        move_addresses(src, dst, lambda li: True)
+    return dst
+
+
+def fail_back(table: HostTable, nic: Nic) -> int:
+    """Bring every data address whose home is ``nic`` back from the other members.
+
+    Like S10's failback it pulls from every member, not only from the one that
+    took over: addresses may have moved on since.  Returns how many moved.
+    """
+    moved = 0
+    for member in table.members(nic.group):
+        if member is not nic and member.present:
+            moved += move_addresses(member, nic, homed_at(nic.name))
+    return moved
+
+
+def pending_failback(table: HostTable, nic: Nic) -> bool:
+    """True while some data address of ``nic`` is hosted elsewhere."""
+    return any(host is not nic for host, _ in table.data_addresses_of(nic.name))

@@ -1,0 +1,99 @@
+"""Solaris interface flag bits (net/if.h) and their ifconfig spelling."""
+
+from __future__ import annotations
+
+IFF_UP = 0x1
+IFF_BROADCAST = 0x2
+IFF_DEBUG = 0x4
+IFF_LOOPBACK = 0x8
+IFF_POINTOPOINT = 0x10
+IFF_NOTRAILERS = 0x20
+IFF_RUNNING = 0x40
+IFF_NOARP = 0x80
+IFF_PROMISC = 0x100
+IFF_ALLMULTI = 0x200
+IFF_INTELLIGENT = 0x400
+IFF_MULTICAST = 0x800
+IFF_MULTI_BCAST = 0x1000
+IFF_UNNUMBERED = 0x2000
+IFF_DHCPRUNNING = 0x4000
+IFF_PRIVATE = 0x8000
+IFF_NOXMIT = 0x10000
+IFF_NOLOCAL = 0x20000
+IFF_DEPRECATED = 0x40000
+IFF_ADDRCONF = 0x80000
+IFF_ROUTER = 0x100000
+IFF_NONUD = 0x200000
+IFF_ANYCAST = 0x400000
+IFF_NORTEXCH = 0x800000
+IFF_IPV4 = 0x1000000
+IFF_IPV6 = 0x2000000
+IFF_MIPRUNNING = 0x4000000
+IFF_NOFAILOVER = 0x8000000
+IFF_FAILED = 0x10000000
+IFF_STANDBY = 0x20000000
+IFF_INACTIVE = 0x40000000
+IFF_OFFLINE = 0x80000000
+IFF_XRESOLV = 0x100000000
+IFF_COS_ENABLED = 0x200000000
+IFF_PREFERRED = 0x400000000
+IFF_TEMPORARY = 0x800000000
+IFF_FIXEDMTU = 0x1000000000
+IFF_VIRTUAL = 0x2000000000
+IFF_DUPLICATE = 0x4000000000
+
+FLAG_NAMES: tuple[tuple[int, str], ...] = (
+    (IFF_UP, "UP"),
+    (IFF_BROADCAST, "BROADCAST"),
+    (IFF_DEBUG, "DEBUG"),
+    (IFF_LOOPBACK, "LOOPBACK"),
+    (IFF_POINTOPOINT, "POINTOPOINT"),
+    (IFF_NOTRAILERS, "NOTRAILERS"),
+    (IFF_RUNNING, "RUNNING"),
+    (IFF_NOARP, "NOARP"),
+    (IFF_PROMISC, "PROMISC"),
+    (IFF_ALLMULTI, "ALLMULTI"),
+    (IFF_INTELLIGENT, "INTELLIGENT"),
+    (IFF_MULTICAST, "MULTICAST"),
+    (IFF_MULTI_BCAST, "MULTI_BCAST"),
+    (IFF_UNNUMBERED, "UNNUMBERED"),
+    (IFF_DHCPRUNNING, "DHCP"),
+    (IFF_PRIVATE, "PRIVATE"),
+    (IFF_NOXMIT, "NOXMIT"),
+    (IFF_NOLOCAL, "NOLOCAL"),
+    (IFF_DEPRECATED, "DEPRECATED"),
+    (IFF_ADDRCONF, "ADDRCONF"),
+    (IFF_ROUTER, "ROUTER"),
+    (IFF_NONUD, "NONUD"),
+    (IFF_ANYCAST, "ANYCAST"),
+    (IFF_NORTEXCH, "NORTEXCH"),
+    (IFF_IPV4, "IPv4"),
+    (IFF_IPV6, "IPv6"),
+    (IFF_MIPRUNNING, "MIP"),
+    (IFF_NOFAILOVER, "NOFAILOVER"),
+    (IFF_FAILED, "FAILED"),
+    (IFF_STANDBY, "STANDBY"),
+    (IFF_INACTIVE, "INACTIVE"),
+    (IFF_OFFLINE, "OFFLINE"),
+    (IFF_XRESOLV, "XRESOLV"),
+    (IFF_COS_ENABLED, "CoS"),
+    (IFF_PREFERRED, "PREFERRED"),
+    (IFF_TEMPORARY, "TEMPORARY"),
+    (IFF_FIXEDMTU, "FIXEDMTU"),
+    (IFF_VIRTUAL, "VIRTUAL"),
+    (IFF_DUPLICATE, "DUPLICATE"),
+)
+"""Every named bit in ascending bit order, which is the order ifconfig prints them."""
+
+
+def format_flags(flags: int) -> str:
+    """Render flags as ``ifconfig`` does: ``9040843<UP,BROADCAST,...>``.
+
+    Lowercase hex with no ``0x`` and no padding, then the names of the set bits
+    in ascending bit order (ifconfig.c print_flags).
+    """
+    names = [name for bit, name in FLAG_NAMES if flags & bit]
+    text = f"{flags:x}"
+    if names:
+        text += "<" + ",".join(names) + ">"
+    return text

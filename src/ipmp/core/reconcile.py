@@ -1,0 +1,125 @@
+"""Turn a change of the host table into the kernel actions that carry it out.
+
+The engine changes its table (ifconfig, failover, failback, boot) and then
+compares the kernel-visible part of the old and new tables: one mechanism for
+every change, so the stack always ends up holding exactly what the table says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ipmp.core.actions import (
+    Action,
+    AddAddress,
+    AnnounceAddress,
+    MoveAddress,
+    PlumbInterface,
+    RemoveAddress,
+    UnplumbInterface,
+    UpdateAddress,
+)
+from ipmp.core.model import HostTable
+from ipmp.core.types import Family
+
+
+@dataclass(frozen=True)
+class KernelAddress:
+    """What the kernel holds of one address."""
+
+    ifname: str
+    unit: int
+    prefixlen: int
+    broadcast: str
+    up: bool
+    deprecated: bool
+
+
+def kernel_addresses(table: HostTable) -> dict[tuple[Family, str], KernelAddress]:
+    """Every real address on a present NIC, keyed by (family, address).
+
+    Placeholders and 0.0.0.0 entries exist only in the table: the kernel has
+    nothing for them.
+    """
+    out: dict[tuple[Family, str], KernelAddress] = {}
+    for nic in table.nics.values():
+        if not nic.present:
+            continue
+        for li in nic.addresses():
+            if li.placeholder or li.unspecified:
+                continue
+            out[(li.family, li.address)] = KernelAddress(
+                nic.name, li.unit, li.prefixlen, li.broadcast, li.up, li.deprecated
+            )
+    return out
+
+
+def plumbed(table: HostTable) -> set[tuple[str, Family]]:
+    """The (NIC, family) pairs plumbed on present NICs."""
+    return {(nic.name, fam) for nic in table.nics.values() if nic.present for fam in nic.instances}
+
+
+def reconcile(old: HostTable, new: HostTable) -> list[Action]:
+    """The actions that turn the kernel state of ``old`` into that of ``new``.
+
+    Order: plumbs, removals, moves (each UP one announced from its new
+    interface), additions, updates, unplumbs.
+    """
+    before, after = kernel_addresses(old), kernel_addresses(new)
+    was_plumbed, now_plumbed = plumbed(old), plumbed(new)
+    actions: list[Action] = [
+        PlumbInterface(name, fam) for name, fam in sorted(now_plumbed - was_plumbed)
+    ]
+    moves: list[Action] = []
+    adds: list[Action] = []
+    updates: list[Action] = []
+    for key, gone in before.items():
+        if key not in after and (gone.ifname, key[0]) in now_plumbed:
+            actions.append(RemoveAddress(gone.ifname, key[0], gone.unit, key[1], gone.prefixlen))
+    for (family, address), new_addr in after.items():
+        old_addr = before.get((family, address))
+        if old_addr is None:
+            adds.append(
+                AddAddress(
+                    new_addr.ifname,
+                    family,
+                    new_addr.unit,
+                    address,
+                    new_addr.prefixlen,
+                    new_addr.broadcast,
+                    new_addr.up,
+                    new_addr.deprecated,
+                )
+            )
+        elif (old_addr.ifname, old_addr.unit) != (new_addr.ifname, new_addr.unit):
+            moves.append(
+                MoveAddress(
+                    family,
+                    address,
+                    new_addr.prefixlen,
+                    new_addr.broadcast,
+                    old_addr.ifname,
+                    old_addr.unit,
+                    new_addr.ifname,
+                    new_addr.unit,
+                    new_addr.up,
+                    new_addr.deprecated,
+                )
+            )
+            if new_addr.up and old_addr.ifname != new_addr.ifname:
+                moves.append(AnnounceAddress(new_addr.ifname, family, address))
+        elif old_addr != new_addr:
+            updates.append(
+                UpdateAddress(
+                    new_addr.ifname,
+                    family,
+                    new_addr.unit,
+                    address,
+                    new_addr.prefixlen,
+                    new_addr.up,
+                    new_addr.deprecated,
+                )
+            )
+    actions += moves + adds + updates
+    actions += [UnplumbInterface(name, fam) for name, fam in sorted(was_plumbed - now_plumbed)]
+    return actions

@@ -1,0 +1,145 @@
+"""Failure and repair detection on a virtual clock (guide: IPMP Failure Detection
+and Recovery Features; facts §1, §3)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from ipmp.core.constants import PROBE_UNI
+from simtools import RecordingHost, boot, logged, settle, where
+
+
+@pytest.mark.parametrize("fdt_ms", [10000, 1000, 100])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_probe_failure_declared_within_fdt(fdt_ms: int, seed: int) -> None:
+    runner = settle(boot("active-active", seed=seed, failure_detection_time_ms=fdt_ms))
+    runner.run_for(seed * 0.037 * fdt_ms / 1000)  # vary the phase of the fault
+    start = runner.now
+    runner.apply(lambda host, now: host.set_port_drop("hme0", True, now))
+    failed_at = runner.run_until_true(
+        lambda: runner.engine.table.nics["hme0"].failed, 3 * fdt_ms / 1000
+    )
+    assert failed_at is not None
+    assert failed_at - start <= fdt_ms / 1000
+    assert where(runner, "192.168.85.19") == "hme1:2"
+    assert runner.host.ping("192.168.85.19") == "hme1"
+
+
+def test_failure_needs_five_losses_not_fewer() -> None:
+    runner = settle(boot("active-active"))
+    rec = RecordingHost(runner)
+    start = runner.now
+    runner.apply(lambda host, now: host.set_port_drop("hme0", True, now))
+    runner.run_until_true(lambda: runner.engine.table.nics["hme0"].failed, 30)
+    lost = [p for t, p in rec.sent if p.ifname == "hme0" and p.kind == PROBE_UNI and t >= start]
+    # hme0 probes on IPv4 and IPv6: each family needs 5 unanswered probes.
+    for family in ("inet", "inet6"):
+        assert len([p for p in lost if p.family == family]) >= 5
+
+
+def test_repair_after_ten_answered_probes() -> None:
+    runner = settle(boot("active-active"))
+    runner.apply(lambda host, now: host.set_port_drop("hme0", True, now))
+    assert runner.run_until_true(lambda: runner.engine.table.nics["hme0"].failed, 30) is not None
+    runner.run_for(5)
+    rec = RecordingHost(runner)
+    start = runner.now
+    runner.apply(lambda host, now: host.set_port_drop("hme0", False, now))
+    repaired = runner.run_until_true(lambda: not runner.engine.table.nics["hme0"].failed, 60)
+    assert repaired is not None
+    answered = [p for t, p in rec.sent if p.ifname == "hme0" and p.kind == PROBE_UNI and t >= start]
+    per_family = {fam: len([p for p in answered if p.family == fam]) for fam in ("inet", "inet6")}
+    assert max(per_family.values()) >= 10
+    # guide: "The minimum repair detection time is twice the failure detection
+    # time" -- about 10 probe intervals of FDT/7.
+    assert 9 * 10.0 / 7 * 0.5 <= repaired - start <= 2 * 10.0 + 1
+    assert where(runner, "192.168.85.19") == "hme0"
+    assert logged(runner, "Successfully failed back to NIC hme0")
+
+
+def test_probe_jitter_bounds() -> None:
+    runner = boot("active-active", seed=7)
+    rec = RecordingHost(runner)
+    runner.run_for(600)
+    interval = 10.0 / 7  # 10000 // 7 ms
+    times = [
+        t for t, p in rec.sent if p.ifname == "hme0" and p.family == "inet" and p.kind == PROBE_UNI
+    ]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(gaps) > 300
+    # Each send lies in the second half of its interval: gaps within 0.5I..1.5I.
+    assert min(gaps) >= 0.5 * interval * 0.999
+    assert max(gaps) <= 1.5 * interval * 1.001
+    assert abs(sum(gaps) / len(gaps) - interval) < 0.02 * interval
+
+
+def test_link_failure_is_immediate_and_repair_waits_for_probes() -> None:
+    runner = settle(boot("active-active"))
+    runner.apply(lambda host, now: host.set_link("hme0", False, now))
+    assert runner.engine.table.nics["hme0"].failed
+    assert logged(runner, "The link has gone down on hme0") == [runner.now]
+    assert where(runner, "192.168.85.19") == "hme1:2"
+    start = runner.now
+    runner.apply(lambda host, now: host.set_link("hme0", True, now))
+    assert logged(runner, "The link has come up on hme0")
+    # Test addresses exist: RUNNING alone is not enough, 10 probes are needed.
+    assert runner.engine.table.nics["hme0"].failed
+    repaired = runner.run_until_true(lambda: not runner.engine.table.nics["hme0"].failed, 60)
+    assert repaired is not None and repaired - start > 5
+    assert where(runner, "192.168.85.19") == "hme0"
+
+
+LINK_ONLY = """
+[host]
+name = "h"
+[[link]]
+name = "net0"
+  [[link.neighbour]]
+  name = "r1"
+  role = "router"
+  address = "192.168.85.1"
+[[nic]]
+name = "hme0"
+mac = "8:0:20:0:0:1"
+link = "net0"
+hostname = "192.168.85.19 netmask + broadcast + group test up"
+[[nic]]
+name = "hme1"
+mac = "8:0:20:0:0:2"
+link = "net0"
+hostname = "192.168.85.20 netmask + broadcast + group test up"
+"""
+
+
+def test_link_only_interfaces_repair_on_link_up_and_flaps_are_damped() -> None:
+    from simtools import boot_text
+
+    runner = boot_text(LINK_ONLY)
+    runner.run_for(25)
+    assert logged(
+        runner,
+        "No test address configured on interface hme0; "
+        "disabling probe-based failure detection on it",
+    )
+    for _ in range(2):
+        runner.apply(lambda host, now: host.set_link("hme0", False, now))
+        runner.run_for(1)
+        runner.apply(lambda host, now: host.set_link("hme0", True, now))
+        assert not runner.engine.table.nics["hme0"].failed  # repaired at once
+        runner.run_for(1)
+    # The third link-up within a minute: failback is held back.
+    runner.apply(lambda host, now: host.set_link("hme0", False, now))
+    runner.run_for(1)
+    runner.apply(lambda host, now: host.set_link("hme0", True, now))
+    assert logged(
+        runner,
+        "The link has come up on hme0 more than 2 times in the last minute; "
+        "disabling failback until it stabilizes",
+    )
+    assert runner.engine.table.nics["hme0"].failed
+    assert where(runner, "192.168.85.19") == "hme1:1"
+    done = runner.run_until_true(lambda: not runner.engine.table.nics["hme0"].failed, 120)
+    assert done is not None
+    assert where(runner, "192.168.85.19") == "hme0"
