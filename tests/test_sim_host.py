@@ -728,15 +728,15 @@ def test_ping_finds_the_nic_that_answers() -> None:
         host.ping("192.168.85.20", "inet6")
 
 
-def test_an_hour_of_fast_probing() -> None:
+def test_ten_minutes_of_fast_probing() -> None:
+    # A probe every 14 ms (FDT 100 ms / 7): the heap keeps this linear.
     host = active_active()
-    now, sent = 0.0, 0
-    received = 0
-    while now < 3600.0:
+    now, sent, received = 0.0, 0, 0
+    while now < 600.0:
         target = "192.168.85.1" if sent % 2 else "192.168.85.2"
         host.execute(probe("hme0", target, seq=sent & 0xFFFF), now)
         sent += 1
         now = sent * 0.014
         received += len(host.take_due(now))
     assert host.probes_sent == {("hme0", "inet"): sent}
-    assert received == sent == 257143
+    assert received == sent == 42858

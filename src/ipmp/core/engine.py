@@ -47,7 +47,7 @@ from ipmp.core.hostname_files import HostnameFile
 from ipmp.core.ifconfig_apply import ApplyContext, apply_ifconfig
 from ipmp.core.ifconfig_format import format_all, format_interface
 from ipmp.core.ifconfig_grammar import IfconfigCommand, Plumb, SetGroup, parse_ifconfig
-from ipmp.core.model import HostTable, Instance, LogicalInterface, Nic
+from ipmp.core.model import HostTable, Instance, LogicalInterface, Nic, link_local_from_mac
 from ipmp.core.mpathd_config import MpathdConfig
 from ipmp.core.probing import ProbeInstance, Target, TargetState
 from ipmp.core.reconcile import reconcile
@@ -310,14 +310,18 @@ class Engine:
     def _apply_file(self, file: HostnameFile, now: float) -> list[Action]:
         actions: list[Action] = []
         nic = self.table.nics[file.ifname]
-        commands: list[IfconfigCommand] = list(file.commands)
         if file.family not in nic.instances:
-            commands.insert(0, IfconfigCommand(file.ifname, False, file.family, (Plumb(),)))
-        for command in commands:
+            plumb = IfconfigCommand(file.ifname, False, file.family, (Plumb(),))
+            try:
+                actions += self._apply(plumb, now, reattach=True)
+            except IpmpError as err:
+                return [_log(f"{_file_name(file)}: {err.message}")]
+        for number, command in enumerate(file.commands):
             try:
                 actions += self._apply(command, now, reattach=True)
             except IpmpError as err:
-                actions.append(_log(f"{_file_name(file)}: {err.message}"))
+                # The boot scripts carry on with the next line (and interface).
+                actions.append(_log(f"{_file_name(file)}{_line_of(file, number)}: {err.message}"))
         return actions
 
     def _host_missing(self, file: HostnameFile, now: float, actions: list[Action]) -> str:
@@ -550,6 +554,10 @@ class Engine:
         nic.device, nic.vlan, nic.link_up = event.device, event.vlan, event.link_up
         returning = not nic.present
         nic.present = True
+        v6 = nic.instances.get("inet6")
+        if v6 is not None and 0 in v6.units and v6.units[0].unspecified and nic.mac:
+            # Configured while missing: the link-local address comes with the MAC.
+            v6.units[0].address, v6.units[0].prefixlen = link_local_from_mac(nic.mac), 10
         actions = reconcile(before, self.table)
         if returning and not nic.instances:
             # guide: "RCM automatically configures the interface according to
@@ -1000,6 +1008,10 @@ def select_test_address(nic: Nic, family: Family) -> LogicalInterface | None:
             return li
         chosen = li
     return chosen
+
+
+def _line_of(file: HostnameFile, number: int) -> str:
+    return f" line {file.lines[number]}" if number < len(file.lines) else ""
 
 
 def _file_name(file: HostnameFile) -> str:

@@ -290,8 +290,9 @@ class _Applier:
             raise _error(f"{self.nic_name}: already plumbed for {self.family}")
         inst = Instance(self.family)
         unit0 = self.new_logical(0, UNSPECIFIED[self.family])
-        if self.family == "inet6":
-            # The kernel gives every IPv6 interface its link-local address on plumb.
+        if self.family == "inet6" and nic.mac:
+            # The kernel gives every IPv6 interface its link-local address on
+            # plumb (a NIC missing at boot gets it when it appears).
             unit0.address = link_local_from_mac(nic.mac)
             unit0.prefixlen = 10
         inst.units[0] = unit0

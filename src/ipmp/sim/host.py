@@ -29,7 +29,7 @@ import ipaddress
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import assert_never
+from typing import NamedTuple, assert_never
 
 from ipmp.core.actions import (
     Action,
@@ -132,10 +132,11 @@ class _Neighbour:
     spec: NeighbourSpec
     link: str
     up: bool = True
+    rtt_ms: float | None = None
+    """A round-trip time set at run time, overriding the topology's."""
 
 
-@dataclass(frozen=True, slots=True)
-class _InFlight:
+class _InFlight(NamedTuple):
     """What a reply needs at delivery to decide whether it still arrives."""
 
     nic: _Nic
@@ -220,7 +221,10 @@ class SimHost:
             ValueError: ``action`` is a ``Log``; logging belongs to the daemon.
         """
         try:
+            # Probes come first: they are nearly all the traffic.
             match action:
+                case SendProbe():
+                    self._send_probe(action, now)
                 case Log():
                     raise ValueError("Log actions belong to the daemon, not to the stack")
                 case PlumbInterface():
@@ -237,8 +241,6 @@ class SimHost:
                     self._move(action)
                 case AnnounceAddress():
                     self._announce(action, now)
-                case SendProbe():
-                    self._send_probe(action, now)
                 case _:
                     assert_never(action)
         except _Refused as refused:
@@ -330,6 +332,21 @@ class SimHost:
         Raises:
             IpmpError: no neighbour has that name or address.
         """
+        for neighbour in self._neighbours_named(address_or_name):
+            neighbour.up = up
+
+    def set_neighbour_rtt(self, address_or_name: str, rtt_ms: float, now: float) -> None:
+        """Change the round-trip time of neighbours, by name or address (congestion).
+
+        Raises:
+            IpmpError: no neighbour has that name or address, or ``rtt_ms`` < 0.
+        """
+        if rtt_ms < 0:
+            raise IpmpError(f"{address_or_name}: rtt_ms must be at least 0, got {rtt_ms!r}")
+        for neighbour in self._neighbours_named(address_or_name):
+            neighbour.rtt_ms = rtt_ms
+
+    def _neighbours_named(self, address_or_name: str) -> list[_Neighbour]:
         key = address_or_name
         with contextlib.suppress(ValueError):
             key = str(ipaddress.ip_address(address_or_name))
@@ -340,8 +357,7 @@ class SimHost:
         ]
         if not matched:
             raise IpmpError(f"{address_or_name}: no neighbour has this name or address")
-        for neighbour in matched:
-            neighbour.up = up
+        return matched
 
     def unplug(self, name: str, now: float) -> None:
         """Remove ``name`` from the kernel with all its addresses (DR detach).
@@ -361,7 +377,7 @@ class SimHost:
         )
         leaving.append(nic)
         nic.attached = False
-        gone = set()
+        gone: set[str] = set()
         for affected in leaving:
             affected.families.clear()
             affected.presence_epoch += 1
@@ -686,7 +702,7 @@ class SimHost:
             spec = neighbour.spec
             if not neighbour.up or self._lost(spec.loss):
                 continue
-            delay = spec.rtt_ms
+            delay = spec.rtt_ms if neighbour.rtt_ms is None else neighbour.rtt_ms
             if spec.jitter_ms > 0:
                 delay += self._rng.uniform(-spec.jitter_ms, spec.jitter_ms)
             arrival = now + max(0.0, delay) / 1000.0

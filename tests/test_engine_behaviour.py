@@ -1,0 +1,336 @@
+"""Engine behaviour beyond detection: targets, groups, standby, FAILBACK=no,
+missing NICs, VLANs, untracked interfaces (guide chapters 30 and 31)."""
+
+from __future__ import annotations
+
+from ipmp.core.probing import TargetState
+from simtools import boot, boot_text, logged, settle, where
+
+HOSTS_ONLY = """
+[host]
+name = "h"
+[[link]]
+name = "net0"
+  [[link.neighbour]]
+  name = "h1"
+  role = "host"
+  address = "192.168.85.101"
+  [[link.neighbour]]
+  name = "h2"
+  role = "host"
+  address = "192.168.85.102"
+  [[link.neighbour]]
+  name = "h3"
+  role = "host"
+  address = "192.168.85.103"
+[[nic]]
+name = "hme0"
+mac = "8:0:20:0:0:1"
+link = "net0"
+hostname = '''
+192.168.85.19 netmask + broadcast + group test up \\
+    addif 192.168.85.21 deprecated -failover netmask + broadcast + up
+'''
+[[nic]]
+name = "hme1"
+mac = "8:0:20:0:0:2"
+link = "net0"
+hostname = '''
+192.168.85.20 netmask + broadcast + group test up \\
+    addif 192.168.85.22 deprecated -failover netmask + broadcast + up
+'''
+"""
+
+
+def _targets(runner: object, nic: str, family: str = "inet") -> list[str]:
+    inst = runner.engine.probes[(nic, family)]  # type: ignore[attr-defined]
+    return [t.address for t in inst.targets]
+
+
+def test_routers_are_targets_and_host_routes_come_first() -> None:
+    runner = settle(boot("active-active"))
+    assert _targets(runner, "hme0") == ["192.168.85.1", "192.168.85.2"]
+    assert _targets(runner, "hme0", "inet6") == ["fe80::1", "fe80::2"]
+    from ipmp.core.events import Route
+
+    # guide: route add -host 192.168.85.137 192.168.85.137 -static
+    runner.apply(
+        lambda host, now: host.add_route(Route("inet", "192.168.85.137", 32, "192.168.85.137"), now)
+    )
+    assert _targets(runner, "hme0")[0] == "192.168.85.137"
+    assert _targets(runner, "hme1")[0] == "192.168.85.137"
+
+
+def test_hosts_found_by_all_hosts_probe_when_no_router() -> None:
+    runner = settle(boot_text(HOSTS_ONLY))
+    found = _targets(runner, "hme0")
+    assert sorted(found) == ["192.168.85.101", "192.168.85.102", "192.168.85.103"]
+    assert not runner.engine.probes[("hme0", "inet")].targets_are_routers
+
+
+def test_all_targets_silent_is_a_group_failure_with_flush_and_rediscovery() -> None:
+    runner = settle(boot_text(HOSTS_ONLY))
+    for name in ("h1", "h2", "h3"):
+        runner.host.set_neighbour(name, False, runner.now)
+    failed = runner.run_until_true(lambda: runner.engine.groups["test"].failed, 30)
+    assert failed is not None
+    assert logged(runner, "All Interfaces in group test have failed")
+    assert not logged(runner, "Successfully failed over")
+    assert where(runner, "192.168.85.19") == "hme0"  # no failover
+    assert where(runner, "192.168.85.20") == "hme1"
+    # Host targets were flushed; discovery goes on with all-hosts probes.
+    assert _targets(runner, "hme0") == [] and _targets(runner, "hme1") == []
+    runner.host.set_neighbour("h2", True, runner.now)
+    healed = runner.run_until_true(
+        lambda: not any(runner.engine.table.nics[n].failed for n in ("hme0", "hme1")), 60
+    )
+    assert healed is not None
+    assert _targets(runner, "hme0") == ["192.168.85.102"]
+    assert logged(runner, "At least 1 interface")
+    assert where(runner, "192.168.85.19") == "hme0"
+
+
+def test_one_dead_target_is_retired_not_the_nic() -> None:
+    runner = settle(boot("active-active"))
+    runner.host.set_neighbour("router1", False, runner.now)
+    runner.run_for(60)
+    assert not runner.engine.table.nics["hme0"].failed
+    inst = runner.engine.probes[("hme0", "inet")]
+    states = {t.address: t.state for t in inst.targets}
+    assert states["192.168.85.1"] is TargetState.DEAD
+    assert states["192.168.85.2"] is TargetState.ACTIVE
+
+
+def test_standby_takes_over_and_goes_back_to_inactive() -> None:
+    runner = settle(boot("active-standby"))
+    hme1 = runner.engine.table.nics["hme1"]
+    assert hme1.standby and hme1.inactive
+    runner.apply(lambda host, now: host.set_link("hme0", False, now))
+    assert where(runner, "192.168.85.19") == "hme1:1"
+    assert not runner.engine.table.nics["hme1"].inactive  # cleared on takeover
+    runner.apply(lambda host, now: host.set_link("hme0", True, now))
+    assert runner.run_until_true(lambda: not runner.engine.table.nics["hme0"].failed, 60)
+    assert where(runner, "192.168.85.19") == "hme0"
+    assert runner.engine.table.nics["hme1"].inactive
+
+
+THREE = """
+[host]
+name = "h"
+[[link]]
+name = "net0"
+  [[link.neighbour]]
+  name = "r1"
+  role = "router"
+  address = "192.168.85.1"
+  [[link.neighbour]]
+  name = "r2"
+  role = "router"
+  address = "192.168.85.2"
+[[nic]]
+name = "hme0"
+mac = "8:0:20:0:0:1"
+link = "net0"
+hostname = '''
+192.168.85.19 netmask + broadcast + group test up \\
+    addif 192.168.85.23 netmask + broadcast + up \\
+    addif 192.168.85.21 deprecated -failover netmask + broadcast + up
+'''
+[[nic]]
+name = "hme1"
+mac = "8:0:20:0:0:2"
+link = "net0"
+hostname = '''
+192.168.85.20 netmask + broadcast + group test up \\
+    addif 192.168.85.24 netmask + broadcast + up \\
+    addif 192.168.85.22 deprecated -failover netmask + broadcast + up
+'''
+[[nic]]
+name = "hme2"
+mac = "8:0:20:0:0:3"
+link = "net0"
+hostname = '''
+192.168.85.30 netmask + broadcast + group test up \\
+    addif 192.168.85.32 deprecated -failover netmask + broadcast + up
+'''
+"""
+
+
+def test_failover_goes_to_the_member_with_fewest_data_addresses() -> None:
+    runner = settle(boot_text(THREE))
+    runner.apply(lambda host, now: host.set_link("hme0", False, now))
+    # hme1 has two UP data addresses, hme2 one: hme2 takes over.
+    assert where(runner, "192.168.85.19") == "hme2:2"
+    assert where(runner, "192.168.85.23") == "hme2:3"
+    assert logged(runner, "Successfully failed over from NIC hme0 to NIC hme2")
+
+
+def test_failback_no_makes_the_repaired_nic_inactive_and_first_choice() -> None:
+    runner = settle(boot_text(THREE, failback=False))
+    runner.apply(lambda host, now: host.set_link("hme0", False, now))
+    runner.apply(lambda host, now: host.set_link("hme0", True, now))
+    assert runner.run_until_true(lambda: not runner.engine.table.nics["hme0"].failed, 60)
+    hme0 = runner.engine.table.nics["hme0"]
+    assert hme0.inactive
+    assert where(runner, "192.168.85.19") == "hme2:2"  # no failback
+    assert not logged(runner, "Successfully failed back")
+    # guide: "If the ce1 interface fails, the addresses on ce1 are migrated back
+    # to ce0, whose INACTIVE flag is then cleared" -- even though hme1 has fewer.
+    runner.apply(lambda host, now: host.set_link("hme2", False, now))
+    assert where(runner, "192.168.85.19") in {"hme0", "hme0:2", "hme0:3"}
+    assert where(runner, "192.168.85.30") is not None
+    assert where(runner, "192.168.85.30").startswith("hme0")  # type: ignore[union-attr]
+    assert not runner.engine.table.nics["hme0"].inactive
+
+
+def test_missing_nic_at_boot_is_hosted_elsewhere_and_recovers_when_plugged() -> None:
+    runner = settle(boot("missing-at-boot"))
+    assert logged(runner, "moving addresses from failed IPv4 interfaces: hme0 (moved to hme1)")
+    assert where(runner, "192.168.85.19") == "hme1:2"
+    assert runner.host.ping("192.168.85.19") == "hme1"
+    runner.apply(lambda host, now: host.plug("hme0", now))
+    done = runner.run_until_true(lambda: where(runner, "192.168.85.19") == "hme0", 60)
+    assert done is not None
+    assert runner.host.ping("192.168.85.19") == "hme0"
+    assert where(runner, "192.168.85.21") == "hme0:1"  # its test address, from the file
+
+
+def test_unplugged_nic_loses_nothing() -> None:
+    runner = settle(boot("active-active"))
+    runner.apply(lambda host, now: host.unplug("hme0", now))
+    assert logged(runner, "inet hme0 has been removed from kernel")
+    assert runner.host.ping("192.168.85.19") == "hme1"
+    runner.apply(lambda host, now: host.plug("hme0", now))
+    done = runner.run_until_true(lambda: runner.host.ping("192.168.85.19") == "hme0", 60)
+    assert done is not None
+    assert runner.host.ping("192.168.85.21") == "hme0"
+
+
+def test_vlan_cable_pull_fails_every_vlan_on_the_device() -> None:
+    runner = settle(boot("vlans"))
+    runner.apply(lambda host, now: host.set_link("bge0", False, now))
+    nics = runner.engine.table.nics
+    assert nics["bge0"].failed and nics["bge1000"].failed
+    assert not nics["bge1"].failed and not nics["bge1001"].failed
+    assert where(runner, "192.168.85.19") == "bge1:2"
+    assert where(runner, "192.168.86.19") == "bge1001:2"
+
+
+def test_vlan_probing_is_per_vlan() -> None:
+    runner = settle(boot("vlans"))
+    for name in ("router1", "router2"):
+        runner.host.set_neighbour(name, False, runner.now)
+    runner.run_for(30)
+    nics = runner.engine.table.nics
+    # The untagged link lost its targets: a group failure there, VLAN 1 unaffected.
+    assert runner.engine.groups["untagged"].failed
+    assert not runner.engine.groups["vlan1"].failed
+    assert not nics["bge1000"].failed and not nics["bge1001"].failed
+
+
+def test_untracked_interfaces_are_watched_when_tracking_all() -> None:
+    text = HOSTS_ONLY.replace(" group test", "").replace(
+        "[[link.neighbour]]", "[[link.neighbour]]", 1
+    )
+    runner = settle(boot_text(text, track_interfaces_only_with_groups=False))
+    runner.apply(lambda host, now: host.set_link("hme0", False, now))
+    assert logged(runner, "NIC failure detected on hme0")
+    assert where(runner, "192.168.85.19") == "hme0"  # nothing moves
+    runner.apply(lambda host, now: host.set_link("hme0", True, now))
+    assert runner.run_until_true(lambda: not runner.engine.table.nics["hme0"].failed, 60)
+    assert logged(runner, "NIC repair detected on hme0")
+
+
+def test_untracked_interfaces_are_ignored_by_default() -> None:
+    text = HOSTS_ONLY.replace(" group test", "")
+    runner = settle(boot_text(text))
+    runner.apply(lambda host, now: host.set_link("hme0", False, now))
+    assert not logged(runner, "NIC failure detected")
+    assert runner.engine.probes == {}
+
+
+def test_single_interface_group_detects_but_cannot_move() -> None:
+    runner = settle(boot("single-interface"))
+    assert runner.engine.probes[("hme0", "inet")].test_address == "192.168.85.19"
+    runner.apply(lambda host, now: host.set_port_drop("hme0", True, now))
+    assert runner.run_until_true(lambda: runner.engine.table.nics["hme0"].failed, 30)
+    assert logged(runner, "NIC failure detected on hme0 of group v4test")
+    assert where(runner, "192.168.85.19") == "hme0"
+
+
+def test_dual_stack_ipv6_data_addresses_fail_over_too() -> None:
+    runner = settle(boot("dual-stack"))
+    v6 = [li.address for li in runner.engine.table.nics["hme0"].addresses("inet6") if li.is_data]
+    assert v6
+    runner.apply(lambda host, now: host.set_link("hme0", False, now))
+    for address in v6:
+        assert (where(runner, address) or "").startswith("hme1")
+        assert runner.host.ping(address) == "hme1"
+
+
+SPLIT_FAMILIES = """
+[host]
+name = "h"
+[[link]]
+name = "net0"
+  [[link.neighbour]]
+  name = "r4"
+  role = "router"
+  address = "192.168.85.1"
+  [[link.neighbour]]
+  name = "r6"
+  role = "router"
+  address6 = "fe80::1"
+[[nic]]
+name = "hme0"
+mac = "8:0:20:0:0:1"
+link = "net0"
+hostname = '''192.168.85.19 netmask + broadcast + group test up \\
+    addif 192.168.85.21 deprecated -failover up'''
+hostname6 = "-failover group test up"
+[[nic]]
+name = "hme1"
+mac = "8:0:20:0:0:2"
+link = "net0"
+hostname = '''192.168.85.20 netmask + broadcast + group test up \\
+    addif 192.168.85.22 deprecated -failover up'''
+hostname6 = "-failover group test up"
+"""
+
+
+def test_dual_stack_failure_needs_both_families_to_agree() -> None:
+    runner = settle(boot_text(SPLIT_FAMILIES))
+    # facts §1.4: with IPv4 and IPv6 test addresses both must see 5 losses.
+    runner.host.set_neighbour("r4", False, runner.now)
+    runner.run_for(30)
+    assert not runner.engine.table.nics["hme0"].failed
+    assert not runner.engine.groups["test"].failed
+    runner.apply(lambda host, now: host.set_port_drop("hme0", True, now))
+    assert runner.run_until_true(lambda: runner.engine.table.nics["hme0"].failed, 30)
+    assert where(runner, "192.168.85.19") == "hme1:2"
+
+
+def test_slow_targets_raise_fdt_and_fast_ones_lower_it_again() -> None:
+    runner = settle(boot("active-active", failure_detection_time_ms=1000))
+    group = runner.engine.groups["test"]
+    assert (group.fdt_ms, group.interval_ms) == (1000, 142)
+    for name in ("router1", "router2", "host137"):
+        runner.host.set_neighbour_rtt(name, 400.0, runner.now)
+    raised = runner.run_until_true(lambda: group.fdt_ms > 1000, 30)
+    assert raised is not None
+    cannot = [r.message for r in runner.logs if r.message.startswith("Cannot meet")]
+    assert cannot, "no FDT raise was logged"
+    assert cannot[0].startswith("Cannot meet requested failure detection time of 1000 ms on (")
+    assert f'new failure detection time for group "test" is {group.fdt_ms} ms' in cannot[-1]
+    # Slow but answering targets are not failures.
+    assert not runner.engine.table.nics["hme0"].failed
+    for name in ("router1", "router2", "host137"):
+        runner.host.set_neighbour_rtt(name, 0.5, runner.now)
+    # Lowered only after MIN_SETTLING_TIME (60 s), halving towards the user's FDT.
+    lowered = runner.run_until_true(lambda: group.fdt_ms == 1000, 600)
+    assert lowered is not None
+    improved = [r for r in runner.logs if r.message.startswith("Improved failure detection time")]
+    assert improved
+    assert improved[0].time - raised >= 60
+    assert improved[-1].message.endswith('for group "test"')
+    assert group.interval_ms == 142
