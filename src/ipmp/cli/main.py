@@ -21,12 +21,52 @@ def _ifconfig(args: argparse.Namespace) -> int:
         root = Path(args.root) if args.root else Path(scratch)
         runner = VirtualRunner.from_root(topology, root)
         runner.run_for(args.settle)
-        for record in runner.logs:
-            print(f"in.mpathd: {record.message}", file=sys.stderr) if args.verbose else None
+        if args.verbose:
+            for record in runner.logs:
+                print(f"in.mpathd: {record.message}", file=sys.stderr)
         text = runner.ifconfig(args.argv, show_ether=os.geteuid() == 0)
     if text:
         print(text)
     return 0
+
+
+IFCONFIG_USAGE = (
+    "usage: ipmp ifconfig [--sim TOPOLOGY] [--root DIR] [--settle SECONDS] [-v] "
+    "<interface>|-a [ifconfig arguments]"
+)
+
+
+def _ifconfig_options(argv: Sequence[str]) -> argparse.Namespace:
+    """Split our own leading options from the ifconfig arguments.
+
+    argparse cannot be told that ``-a`` after them belongs to ifconfig, so the
+    leading options are taken by hand and everything after is ifconfig's.
+    """
+    args = argparse.Namespace(sim="active-active", root=None, settle=45.0, verbose=False)
+    rest = list(argv)
+    while rest and rest[0] in ("--sim", "--root", "--settle", "-v", "--verbose", "--"):
+        flag = rest.pop(0)
+        if flag == "--":
+            break
+        if flag in ("-v", "--verbose"):
+            args.verbose = True
+            continue
+        if not rest:
+            raise IpmpError(f"ipmp ifconfig: {flag} needs a value; {IFCONFIG_USAGE}")
+        value = rest.pop(0)
+        if flag == "--settle":
+            try:
+                args.settle = float(value)
+            except ValueError:
+                raise IpmpError(f"ipmp ifconfig: --settle {value!r}: expected seconds") from None
+            if not 0 <= args.settle <= 86400:
+                raise IpmpError(f"ipmp ifconfig: --settle {value}: expected 0 to 86400 seconds")
+        else:
+            setattr(args, flag[2:], value)
+    if not rest:
+        raise IpmpError(f"ipmp ifconfig: expected an interface name or -a; {IFCONFIG_USAGE}")
+    args.argv = rest
+    return args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,40 +75,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="tell the guide's story on the simulated host")
-    ifc = sub.add_parser(
+    sub.add_parser(
         "ifconfig",
         help="Solaris ifconfig on a simulated host booted from a topology",
         description="Boot the simulated host (hostname files applied, probing settled), "
-        "then run one Solaris ifconfig command and print its output.",
-    )
-    ifc.add_argument("--sim", default="active-active", help="example name or topology file")
-    ifc.add_argument("--root", help="configuration root (default: a fresh temporary one)")
-    ifc.add_argument("--settle", type=float, default=45.0, help="virtual seconds to run first")
-    ifc.add_argument(
-        "-v", "--verbose", action="store_true", help="print the daemon's log to stderr"
-    )
-    ifc.add_argument(
-        "argv", nargs=argparse.REMAINDER, help="ifconfig arguments, e.g. -a or hme0 group test"
+        "then run one Solaris ifconfig command and print its output.  " + IFCONFIG_USAGE,
+        add_help=False,
     )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
+        if arguments[:1] == ["ifconfig"]:
+            return _ifconfig(_ifconfig_options(arguments[1:]))
+        args = build_parser().parse_args(arguments)
         if args.command == "demo":
             from ipmp.cli.demo import run_demo
 
             return run_demo()
-        if args.command == "ifconfig":
-            if not args.argv:
-                raise IpmpError("ifconfig: expected an interface name or -a")
-            return _ifconfig(args)
     except IpmpError as err:
         print(err.message, file=sys.stderr)
         return 1
-    parser.error(f"unknown command {args.command}")  # pragma: no cover
     return 2
 
 
