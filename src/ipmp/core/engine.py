@@ -180,16 +180,24 @@ class Engine:
         """Run every timer due at ``now``: probes, timeouts, checks, the periodic scan."""
         self._now = max(self._now, now)
         actions: list[Action] = []
+        touched: set[str] = set()
         for inst in list(self.probes.values()):
             nic = self.table.nics.get(inst.nic)
             if nic is None or inst.test_address is None:
                 continue
+            due = inst.deadline()
+            if due is None or due > now:
+                continue
+            touched.add(nic.name)
             inst.expire(now)
             if self._can_send(nic):
                 group = self._group_state(nic)
-                inst.realign(now, group.interval)
+                actions += inst.realign(now, group.interval)
                 actions += inst.send_due(now, group.interval, self.rng, inst.test_address)
-        actions += self._evaluate(now)
+        for name, track in self.tracking.items():
+            if 0 < track.repair_not_before <= now:
+                touched.add(name)  # a held-back repair may go ahead now
+        actions += self._evaluate(now, touched)
         if self.next_scan is None or now >= self.next_scan:
             actions += self._scan(now)
             self.next_scan = now + IF_SCAN_INTERVAL
@@ -651,7 +659,7 @@ class Engine:
             and not group.failed
         ):
             actions += self._rtt_sample(nic, inst, verdict.target, verdict.rtt, reply.now)
-        actions += self._evaluate(reply.now)
+        actions += self._evaluate(reply.now, {nic.name})
         return actions
 
     def _offer_host_target(
@@ -744,10 +752,12 @@ class Engine:
     # failure and repair
     # ======================================================================
 
-    def _evaluate(self, now: float) -> list[Action]:
-        """Check every tracked NIC for failure or repair."""
+    def _evaluate(self, now: float, names: set[str] | None = None) -> list[Action]:
+        """Check tracked NICs (``names``, or all) for failure or repair."""
         actions: list[Action] = []
         for name in list(self.tracking):
+            if names is not None and name not in names:
+                continue
             nic = self.table.nics.get(name)
             if nic is None or nic.offline:
                 continue

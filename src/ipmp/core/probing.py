@@ -117,6 +117,11 @@ class ReplyVerdict:
     logs: list[Log] = field(default_factory=list)
 
 
+def _ms(seconds: float) -> int:
+    """A time as the 32-bit millisecond counter the original logs."""
+    return int(seconds * 1000) & 0xFFFFFFFF
+
+
 def seq_distance(snxt: int, seq: int) -> int:
     """How many sequence numbers ``seq`` lies behind ``snxt`` (mod 2^16)."""
     return (snxt - seq) % SEQ_MOD
@@ -144,6 +149,7 @@ class ProbeInstance:
         self.acked = 0
         self.lost = 0
         self.ambiguous = 0
+        self.missed = 0
         self.last_ack_sent_at: float | None = None
 
     # -- targets -------------------------------------------------------------
@@ -296,13 +302,21 @@ class ProbeInstance:
     def _probe(self, source: str, target: str, seq: int, stamp: int, kind: int) -> SendProbe:
         return SendProbe(self.nic, self.family, source, target, self.icmp_id, seq, stamp, kind)
 
-    def realign(self, now: float, interval: float) -> None:
-        """After a long stall, push the schedule forward by whole intervals."""
+    def realign(self, now: float, interval: float) -> list[Log]:
+        """After a long stall, push the schedule forward by whole intervals (facts §1.3)."""
         if self.next_send is None or now <= self.next_send + interval:
-            return
+            return []
         missed = int((now - self.next_send) // interval)
         self.base += missed * interval
         self.next_send += missed * interval
+        self.missed += missed
+        return [
+            Log(
+                LOG_INFO,
+                f"missed sending {missed} probes cur_time {_ms(now)} "
+                f"snxt_time {_ms(self.next_send)} snxt_basetime {_ms(self.base)}",
+            )
+        ]
 
     # -- replies -------------------------------------------------------------
 
