@@ -24,6 +24,7 @@ from ipmp.core.errors import IpmpError
 from ipmp.core.events import (
     ActionCompleted,
     ActionFailed,
+    AddressesFound,
     Event,
     LinkCameUp,
     LinkWentDown,
@@ -160,6 +161,7 @@ def test_start_reports_nics_then_routes() -> None:
         NicAppeared(
             5.0, "hme1", 3, "8:0:20:b9:1b:fc", "ether", 1500, True, ("arp", "ip", "hme"), "hme1", 0
         ),
+        AddressesFound(5.0, (), ()),
         RoutesChanged(
             5.0,
             (

@@ -13,8 +13,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from ipmp.core.actions import LOG_ERR, LOG_INFO, LOG_WARNING, Action, Log
+from ipmp.core.actions import LOG_ERR, LOG_INFO, LOG_WARNING, Action, Log, RemoveAddress
 from ipmp.core.constants import (
     EXCEPTION_FACTOR,
     IF_SCAN_INTERVAL,
@@ -33,7 +34,9 @@ from ipmp.core.errors import IpmpError
 from ipmp.core.events import (
     ActionCompleted,
     ActionFailed,
+    AddressesFound,
     Event,
+    FoundAddress,
     LinkCameUp,
     LinkWentDown,
     NicAppeared,
@@ -42,13 +45,22 @@ from ipmp.core.events import (
     Route,
     RoutesChanged,
 )
-from ipmp.core.failover import fail_back, fail_over, homed_at, move_addresses, pending_failback
+from ipmp.core.failover import (
+    choose_destination,
+    fail_back,
+    fail_over,
+    homed_at,
+    move_addresses,
+    pending_failback,
+)
+from ipmp.core.flags import IFF_DEPRECATED, IFF_UP
 from ipmp.core.hostname_files import HostnameFile
 from ipmp.core.ifconfig_apply import ApplyContext, apply_ifconfig
 from ipmp.core.ifconfig_format import format_all, format_interface
 from ipmp.core.ifconfig_grammar import IfconfigCommand, Plumb, SetGroup, parse_ifconfig
 from ipmp.core.model import HostTable, Instance, LogicalInterface, Nic, link_local_from_mac
 from ipmp.core.mpathd_config import MpathdConfig
+from ipmp.core.persist import table_to_state
 from ipmp.core.probing import ProbeInstance, Target, TargetState
 from ipmp.core.reconcile import reconcile
 from ipmp.core.types import FAMILIES, Family, RandomSource
@@ -138,6 +150,9 @@ class Engine:
         self.files: dict[tuple[str, Family], HostnameFile] = {}
         self.last_fdt_raise = float("-inf")
         self.next_scan: float | None = None
+        self.found: AddressesFound | None = None
+        self.detached: set[str] = set()
+        self.hardware_present: dict[str, bool] = {}
         self._now = float("-inf")
         self.apply_context = ApplyContext()
         if netmask_for is not None:
@@ -167,6 +182,9 @@ class Engine:
         elif isinstance(event, RoutesChanged):
             self.routes = event.routes
             actions = self._sync(now)
+        elif isinstance(event, AddressesFound):
+            self.found = event
+            actions = []
         elif isinstance(event, ActionFailed):
             actions = [_log(f"{type(event.action).__name__} failed: {event.reason}", LOG_INFO)]
         elif isinstance(event, ActionCompleted):
@@ -279,6 +297,274 @@ class Engine:
         actions += self._sync(now) + self._enforce(now)
         self._arm_scan(now)
         return actions
+
+    def restore(self, saved: HostTable, files: Sequence[HostnameFile], now: float) -> list[Action]:
+        """Take over after a restart: the saved table, merged with what the kernel holds.
+
+        Hardware facts come from the inventory (``NicAppeared``); addresses the
+        kernel holds (``AddressesFound``) are compared with the saved table and
+        the difference is carried out: a move a crash interrupted is completed,
+        an address found twice is kept once, an address the kernel lost is
+        re-created, and one the saved state does not know is adopted.
+        """
+        self.files = {(f.ifname, f.family): f for f in files}
+        inventory = self.table
+        for name, nic in saved.nics.items():
+            hardware = inventory.nics.get(name)
+            nic.present = hardware is not None and hardware.present
+            if hardware is not None:
+                nic.index, nic.mac, nic.media = hardware.index, hardware.mac, hardware.media
+                nic.device, nic.vlan, nic.link_up = hardware.device, hardware.vlan, hardware.link_up
+                nic.modules = nic.modules or list(hardware.modules)
+        for name, hardware in inventory.nics.items():
+            saved.nics.setdefault(name, hardware)
+        kernel = HostTable()
+        for name, hardware in inventory.nics.items():
+            kernel.nics[name] = Nic(name, index=hardware.index, present=hardware.present)
+        actions: list[Action] = []
+        found = self.found.addresses if self.found is not None else ()
+        plumbed = self.found.plumbed if self.found is not None else ()
+        for name, family in plumbed:
+            if name in kernel.nics:
+                kernel.nics[name].instances[family] = Instance(family)
+        holders: dict[tuple[Family, str], list[FoundAddress]] = {}
+        for entry in found:
+            holders.setdefault((entry.family, entry.address), []).append(entry)
+        for (family, address), where in holders.items():
+            home = saved.find_address(family, address)
+            keep = where[0]
+            if home is not None:
+                for candidate in where:
+                    if (candidate.ifname, candidate.unit) == (home[0].name, home[1].unit):
+                        keep = candidate
+            for extra in where:
+                if extra is not keep:
+                    actions.append(
+                        RemoveAddress(extra.ifname, family, extra.unit, address, extra.prefixlen)
+                    )
+            holder = kernel.nics.get(keep.ifname)
+            if holder is None:
+                continue
+            inst = holder.instances.setdefault(family, Instance(family))
+            flags = (IFF_UP if keep.up else 0) | (IFF_DEPRECATED if keep.deprecated else 0)
+            li = LogicalInterface(
+                family,
+                keep.unit,
+                address,
+                keep.prefixlen,
+                flags,
+                keep.ifname,
+                keep.unit,
+                keep.broadcast,
+            )
+            inst.units[keep.unit] = li
+            if home is None:
+                actions += self._adopt(saved, li)
+        actions += reconcile(kernel, saved)
+        self.table = saved
+        self.tracking.clear()
+        self.probes.clear()
+        actions += self._sync(now) + self._enforce(now)
+        self._arm_scan(now)
+        return actions
+
+    def _adopt(self, table: HostTable, found: LogicalInterface) -> list[Action]:
+        """A kernel address the saved state does not know becomes a data address of its NIC."""
+        nic = table.nics.get(found.home)
+        if nic is None:
+            return []
+        inst = nic.instances.setdefault(found.family, Instance(found.family))
+        current = inst.units.get(found.unit)
+        unit = found.unit if current is None or current.placeholder else inst.free_unit()
+        adopted = LogicalInterface(
+            found.family,
+            unit,
+            found.address,
+            found.prefixlen,
+            found.flags,
+            nic.name,
+            unit,
+            found.broadcast,
+        )
+        inst.units[unit] = adopted
+        return [_log(f"adopted {found.family} address {found.address} on {nic.name}", LOG_INFO)]
+
+    def drain_probe_records(self) -> list[dict[str, Any]]:
+        """Probes settled since the last call (answered or lost), for ``ipmpstat -p``."""
+        records: list[dict[str, Any]] = []
+        for inst in self.probes.values():
+            while inst.settled:
+                probe, rtt = inst.settled.popleft()
+                target = probe.target
+                records.append(
+                    {
+                        "time": probe.sent_at,
+                        "interface": inst.nic,
+                        "family": inst.family,
+                        "probe": probe.seq,
+                        "target": target.address,
+                        "rtt_ms": None if rtt is None else rtt * 1000.0,
+                        "rttavg_ms": None if target.avg < 0 else target.avg * 1000.0,
+                        "rttdev_ms": None if target.avg < 0 else target.dev4 / 4 * 1000.0,
+                    }
+                )
+        records.sort(key=lambda r: r["time"])
+        return records
+
+    def stats(self) -> list[Log]:
+        """The SIGUSR1 statistics dump (facts §5), one line per instance and target."""
+        missed = sum(inst.missed for inst in self.probes.values())
+        logs = [_log(f"Missed sending total of {missed} probes")]
+        for (name, family), inst in sorted(self.probes.items()):
+            if inst.test_address is None:
+                continue
+            logs.append(
+                _log(
+                    f"Probe stats on ({family} {name}): probes sent {inst.sent}, acks received "
+                    f"{inst.acked}, probes/acks lost {inst.lost}, unacknowledged "
+                    f"{sum(1 for p in inst.ring if p.state.name == 'UNACKED')}, ambiguous "
+                    f"acks {inst.ambiguous}"
+                )
+            )
+            for target in inst.targets:
+                rtt = f"{target.avg * 1000:.3f} ms" if target.avg >= 0 else "unknown"
+                logs.append(
+                    _log(
+                        f"Target {target.address} on ({family} {name}): "
+                        f"{target.state.name.lower()}, sent {target.sent}, acked {target.acked}, lost {target.lost}, rtt {rtt}, "
+                        f"crtt {target.crtt * 1000:.3f} ms"
+                    )
+                )
+        return logs
+
+    def export_state(self) -> dict[str, Any]:
+        """The table as JSON data for the state file (see ``ipmp.core.persist``)."""
+        return table_to_state(self.table)
+
+    # ======================================================================
+    # administration: offline/online (if_mpadm) and dynamic reconfiguration
+    # ======================================================================
+
+    def _member(self, name: str, what: str) -> Nic:
+        nic = self.table.nics.get(name)
+        if nic is None or (not nic.present and name not in self.detached):
+            raise IpmpError(f"{what}: {name}: no such interface")
+        return nic
+
+    def offline(self, name: str, now: float) -> list[Action]:
+        """``if_mpadm -d``: move the data addresses away and stop using the NIC (facts §4.8)."""
+        nic = self._member(name, "offline")
+        if not nic.group:
+            raise IpmpError(f"offline: {name}: interface is not using IPMP")
+        if nic.offline:
+            raise IpmpError(f"offline: {name}: Interface already offlined")
+        before = self.table.clone()
+        if any(li.is_data for li in nic.addresses()):
+            dst = choose_destination(self.table, nic, "normal")
+            if dst is None:
+                raise IpmpError(
+                    f"offline: {name}: Offline failed as there is no other functional interface "
+                    "available in the multipathing group for failing over the network access."
+                )
+            move_addresses(nic, dst, lambda li: True)
+        nic.offline = True
+        for li in nic.addresses():
+            li.flags &= ~IFF_UP  # if_mpadm brings every logical interface down
+        actions = reconcile(before, self.table)
+        actions.append(_log(f"{name} has been offlined", LOG_INFO))
+        return actions + self._sync(now)
+
+    def online(self, name: str, now: float) -> list[Action]:
+        """``if_mpadm -r``: undo an offline; failback ignores FAILBACK=no (facts §4.8)."""
+        nic = self._member(name, "online")
+        if not nic.offline or name in self.detached:
+            raise IpmpError(f"online: {name}: Interface not offlined")
+        before = self.table.clone()
+        nic.offline = False
+        for li in nic.addresses():
+            if li.nofailover and not li.placeholder and not li.unspecified:
+                li.flags |= IFF_UP  # if_mpadm -r brings the test addresses back up
+        nic.failed = not (nic.present and nic.link_up)
+        if nic.standby:
+            nic.inactive = not nic.failed and not nic.hosts_foreign()
+        elif nic.usable:
+            fail_back(self.table, nic)
+        self.tracking.pop(name, None)  # restarts the test-address grace period
+        actions = reconcile(before, self.table)
+        actions.append(_log(f"{name} has been onlined", LOG_INFO))
+        return actions + self._sync(now) + self._enforce(now)
+
+    def dr_detach(self, name: str, force: bool, now: float) -> list[Action]:
+        """Prepare a NIC for removal (guide: Detaching NICs).
+
+        Refused for a NIC in no group, or one holding addresses no other member
+        can take, unless ``force``.  Data addresses fail over; the NIC's test
+        addresses are unconfigured and it is unplumbed.  Its configuration is
+        kept, so reattaching restores it.  Nothing changes if a step fails.
+        """
+        nic = self._member(name, "dr detach")
+        if name in self.detached:
+            raise IpmpError(f"dr detach: {name}: already detached")
+        if not nic.group and not force:
+            raise IpmpError(
+                f"dr detach: {name}: not in an IPMP group; connectivity cannot be "
+                "preserved (use -f to detach anyway)"
+            )
+        has_data = any(li.is_data for li in nic.addresses())
+        dst = choose_destination(self.table, nic, "normal") if nic.group else None
+        if has_data and dst is None and not force:
+            raise IpmpError(
+                f"dr detach: {name}: holds the only functioning interfaces of group "
+                f"{nic.group or '(none)'} (use -f to detach anyway)"
+            )
+        before = self.table.clone()
+        if dst is not None:
+            move_addresses(nic, dst, lambda li: True)
+        nic.present = False
+        nic.offline = True
+        self.detached.add(name)
+        actions = reconcile(before, self.table)
+        actions.append(_log(f"{name} has been detached", LOG_INFO))
+        return actions + self._sync(now)
+
+    def dr_attach(self, name: str, now: float) -> list[Action]:
+        """Reattach a detached NIC: configure it from its hostname file, then fail back."""
+        nic = self.table.nics.get(name)
+        if nic is None or name not in self.detached:
+            raise IpmpError(f"dr attach: {name}: not detached")
+        if not self.hardware_present.get(name, False):
+            raise IpmpError(f"dr attach: {name}: no such interface in the kernel")
+        return self._reattach(nic, now)
+
+    def _reattach(self, nic: Nic, now: float) -> list[Action]:
+        before = self.table.clone()
+        self.detached.discard(nic.name)
+        nic.present = True
+        nic.offline = False
+        nic.failed = True  # repaired like any failed NIC, then its addresses fail back
+        files = [self.files[(nic.name, fam)] for fam in FAMILIES if (nic.name, fam) in self.files]
+        holds_data = any(li.is_data for li in nic.addresses())
+        if files and not holds_data:
+            # guide: RCM configures the interface from /etc/hostname.<if>; its
+            # data addresses, living on a sibling, fail back once it works.
+            nic.instances = {}
+            actions = reconcile(before, self.table)
+            for file in files:
+                actions += self._apply_file(file, now)
+        else:
+            # No file (or a forced detach kept data here): the recorded configuration.
+            for li in nic.addresses():
+                if li.nofailover and not li.placeholder and not li.unspecified:
+                    li.flags |= IFF_UP
+            actions = reconcile(before, self.table)
+        self.tracking.pop(nic.name, None)
+        actions.append(_log(f"{nic.name} has been attached", LOG_INFO))
+        return actions + self._sync(now) + self._evaluate(now, {nic.name})
+
+    def rollback(self, saved: HostTable, now: float) -> list[Action]:
+        """Put the table back as ``saved`` (a step of a request failed in the kernel)."""
+        before, self.table = self.table, saved
+        return reconcile(before, self.table) + self._sync(now)
 
     def reload(self, config: MpathdConfig, now: float) -> list[Action]:
         """Apply a reread /etc/default/mpathd, keeping targets, RTTs and states."""
@@ -560,6 +846,9 @@ class Engine:
         nic.index, nic.mac, nic.media, nic.mtu = event.index, event.mac, event.media, event.mtu
         nic.modules = list(event.modules) or nic.modules
         nic.device, nic.vlan, nic.link_up = event.device, event.vlan, event.link_up
+        self.hardware_present[event.name] = True
+        if event.name in self.detached:
+            return self._reattach(nic, event.now)  # RCM configures a reattached NIC
         returning = not nic.present
         nic.present = True
         v6 = nic.instances.get("inet6")
@@ -579,6 +868,7 @@ class Engine:
         return actions
 
     def _nic_removed(self, name: str, now: float) -> list[Action]:
+        self.hardware_present[name] = False
         nic = self.table.nics.get(name)
         if nic is None or not nic.present:
             return []

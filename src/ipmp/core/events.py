@@ -100,6 +100,33 @@ class ProbeReplyReceived:
 
 
 @dataclass(frozen=True)
+class FoundAddress:
+    """One address the kernel holds, as reported at start-up."""
+
+    ifname: str
+    family: Family
+    unit: int
+    address: str
+    prefixlen: int
+    broadcast: str
+    up: bool
+    deprecated: bool
+
+
+@dataclass(frozen=True)
+class AddressesFound:
+    """The kernel's plumbed interfaces and addresses when the daemon starts.
+
+    On a restart the daemon adopts them: what a crash left half-moved is
+    completed, nothing is created twice.
+    """
+
+    now: float
+    plumbed: tuple[tuple[str, Family], ...]
+    addresses: tuple[FoundAddress, ...]
+
+
+@dataclass(frozen=True)
 class ActionFailed:
     """The stack could not carry out ``action``; ``reason`` says why."""
 
@@ -122,6 +149,7 @@ Event = (
     | LinkWentDown
     | LinkCameUp
     | RoutesChanged
+    | AddressesFound
     | ProbeReplyReceived
     | ActionFailed
     | ActionCompleted

@@ -150,6 +150,8 @@ class ProbeInstance:
         self.lost = 0
         self.ambiguous = 0
         self.missed = 0
+        # Settled probes, newest last, for ipmpstat -p (bounded: nobody may drain it).
+        self.settled: deque[tuple[Probe, float | None]] = deque(maxlen=256)
         self.last_ack_sent_at: float | None = None
 
     # -- targets -------------------------------------------------------------
@@ -265,6 +267,7 @@ class ProbeInstance:
         probe.state = ProbeState.LOST
         probe.target.lost += 1
         self.lost += 1
+        self.settled.append((probe, None))
 
     def send_due(self, now: float, interval: float, rng: RandomSource, source: str) -> list[Action]:
         """Send the probe due now, if any, and schedule the next one."""
@@ -368,6 +371,7 @@ class ProbeInstance:
             usable = seq_distance(reply.seq, probe.target.highest_acked_seq) < SEQ_MOD // 2
         if usable:
             probe.target.highest_acked_seq = reply.seq
+        self.settled.append((probe, rtt))
         return ReplyVerdict(True, rtt=rtt if usable else None, target=probe.target)
 
     def _ambiguous(self, message: str) -> ReplyVerdict:

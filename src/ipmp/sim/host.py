@@ -29,7 +29,7 @@ import ipaddress
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple, assert_never
+from typing import Any, NamedTuple, assert_never
 
 from ipmp.core.actions import (
     Action,
@@ -48,7 +48,9 @@ from ipmp.core.errors import IpmpError
 from ipmp.core.events import (
     ActionCompleted,
     ActionFailed,
+    AddressesFound,
     Event,
+    FoundAddress,
     LinkCameUp,
     LinkWentDown,
     NicAppeared,
@@ -209,8 +211,94 @@ class SimHost:
     def start(self, now: float) -> list[Event]:
         """Report the inventory: a ``NicAppeared`` per present NIC, then ``RoutesChanged``."""
         events: list[Event] = [self._appeared(nic, now) for nic in self._present_nics()]
+        present = self._present_nics()
+        events.append(
+            AddressesFound(
+                now,
+                tuple(
+                    (nic.spec.name, fam)
+                    for nic in present
+                    for fam in FAMILIES
+                    if fam in nic.families
+                ),
+                tuple(
+                    FoundAddress(
+                        a.ifname,
+                        a.family,
+                        a.unit,
+                        a.address,
+                        a.prefixlen,
+                        self._nics[a.ifname].families[a.family][a.unit].broadcast,
+                        a.up,
+                        a.deprecated,
+                    )
+                    for a in self.addresses()
+                ),
+            )
+        )
         events.append(RoutesChanged(now, tuple(self._routes)))
         return events
+
+    # ------------------------------------------------------------ persistence
+
+    def world(self) -> dict[str, Any]:
+        """The simulated world as JSON data: kernel tables, cables, ports, neighbours, routes.
+
+        ``in.mpathd --sim`` saves it after every change so that a daemon killed
+        and restarted finds the "kernel" as the crash left it, as a real one would.
+        """
+        return {
+            "version": 1,
+            "nics": {
+                name: {
+                    "attached": nic.attached,
+                    "cable_up": nic.cable_up,
+                    "port_loss": nic.port_loss,
+                    "port_drop": nic.port_drop,
+                    "families": {
+                        fam: {
+                            str(unit): [e.address, e.prefixlen, e.broadcast, e.up, e.deprecated]
+                            for unit, e in units.items()
+                        }
+                        for fam, units in nic.families.items()
+                    },
+                }
+                for name, nic in self._nics.items()
+            },
+            "neighbours": {n.spec.name: [n.up, n.rtt_ms] for n in self._neighbours},
+            "routes": [
+                [r.family, r.destination, r.prefixlen, r.gateway, r.ifname] for r in self._routes
+            ],
+        }
+
+    def restore_world(self, world: Any) -> None:
+        """Load what ``world()`` saved for this same topology; IpmpError if it does not fit."""
+        try:
+            if world.get("version") != 1:
+                raise ValueError("version")
+            for name, saved in world["nics"].items():
+                nic = self._nics[name]
+                families: dict[Family, dict[int, _Entry]] = {}
+                for fam, units in saved["families"].items():
+                    if fam not in FAMILIES:
+                        raise ValueError(fam)
+                    family: Family = "inet" if fam == "inet" else "inet6"
+                    families[family] = {
+                        int(unit): _Entry(str(a), int(p), str(b), bool(u), bool(d))
+                        for unit, (a, p, b, u, d) in units.items()
+                    }
+                nic.attached = bool(saved["attached"])
+                nic.cable_up = bool(saved["cable_up"])
+                nic.port_loss = float(saved["port_loss"])
+                nic.port_drop = bool(saved["port_drop"])
+                nic.families = families
+            by_name = {n.spec.name: n for n in self._neighbours}
+            for name, (up, rtt) in world["neighbours"].items():
+                by_name[name].up = bool(up)
+                by_name[name].rtt_ms = None if rtt is None else float(rtt)
+            self._routes = [Route(f, d, int(p), g, i) for f, d, p, g, i in world["routes"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise IpmpError(f"simulated world state does not fit the topology: {err!r}") from None
 
     def execute(self, action: Action, now: float) -> list[Event]:
         """Carry out ``action``; return ``ActionCompleted`` or ``ActionFailed``.

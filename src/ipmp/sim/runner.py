@@ -9,7 +9,6 @@ under a second of wall time.
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from ipmp.core.engine import Engine
 from ipmp.core.events import Event
 from ipmp.core.hostname_files import HostnameFile
 from ipmp.core.mpathd_config import MpathdConfig
+from ipmp.driver import Driver
 from ipmp.rootfs import read_root
 from ipmp.sim.host import SimHost
 from ipmp.sim.topology import Topology, load_topology, write_etc
@@ -48,6 +48,7 @@ class VirtualRunner:
         self.now = now
         self.logs: list[LogRecord] = []
         self.on_log = on_log
+        self.driver = Driver(engine, host, on_log=self._logged)
 
     # -- building ------------------------------------------------------------
 
@@ -118,34 +119,19 @@ class VirtualRunner:
     # -- the loop ------------------------------------------------------------
 
     def execute(self, actions: Sequence[Action]) -> None:
-        """Carry out actions; feed their outcomes back until nothing is left."""
-        pending: deque[Action] = deque(actions)
-        while pending:
-            action = pending.popleft()
-            if isinstance(action, Log):
-                self._record([action])
-                continue
-            for event in self.host.execute(action, self.now):
-                pending.extend(self.engine.handle(event))
+        """Carry out actions now; feed their outcomes back until nothing is left."""
+        self.driver.execute(actions, self.now)
 
     def feed(self, events: Sequence[Event]) -> None:
-        for event in events:
-            self.execute(self.engine.handle(event))
-
-    def next_time(self) -> float | None:
-        times = [t for t in (self.engine.deadline(), self.host.next_due()) if t is not None]
-        return min(times) if times else None
+        self.driver.feed(events, self.now)
 
     def step(self, limit: float) -> bool:
         """Advance to the next timer or delivery, if it is not after ``limit``."""
-        due = self.next_time()
+        due = self.driver.next_time()
         if due is None or due > limit:
             return False
         self.now = max(self.now, due)
-        self.feed(self.host.take_due(self.now))
-        deadline = self.engine.deadline()
-        if deadline is not None and deadline <= self.now:
-            self.execute(self.engine.tick(self.now))
+        self.driver.wake(self.now)
         return True
 
     def run_until(self, until: float) -> None:
@@ -183,12 +169,15 @@ class VirtualRunner:
 
     # -- logging -------------------------------------------------------------
 
+    def _logged(self, now: float, log: Log) -> None:
+        record = LogRecord(now, log.priority, log.message)
+        self.logs.append(record)
+        if self.on_log is not None:
+            self.on_log(record)
+
     def _record(self, logs: Sequence[Log]) -> None:
         for log in logs:
-            record = LogRecord(self.now, log.priority, log.message)
-            self.logs.append(record)
-            if self.on_log is not None:
-                self.on_log(record)
+            self._logged(self.now, log)
 
     def messages(self) -> list[str]:
         return [record.message for record in self.logs]

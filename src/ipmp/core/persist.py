@@ -1,0 +1,122 @@
+"""The daemon's own state, as saved across restarts.
+
+The kernel keeps addresses but not the IPMP facts about them: which interface
+an address belongs to (its home), which addresses are test addresses, and the
+group, STANDBY, INACTIVE, FAILED and OFFLINE flags.  ``table_to_state`` and
+``table_from_state`` turn the host table into plain JSON data and back; the
+daemon writes it atomically.  A state that does not validate raises
+``IpmpError`` and is never half-applied.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from ipmp.core.errors import IpmpError
+from ipmp.core.model import HostTable, Instance, LogicalInterface, Nic
+from ipmp.core.types import FAMILIES, Family
+
+STATE_VERSION = 1
+
+
+def table_to_state(table: HostTable) -> dict[str, Any]:
+    """The persistent part of the table (hardware facts come from the kernel)."""
+    nics: list[dict[str, Any]] = []
+    for nic in table.ordered():
+        nics.append(
+            {
+                "name": nic.name,
+                "group": nic.group,
+                "standby": nic.standby,
+                "inactive": nic.inactive,
+                "failed": nic.failed,
+                "offline": nic.offline,
+                "mtu": nic.mtu,
+                "modules": list(nic.modules),
+                "instances": {
+                    fam: [
+                        {
+                            "unit": li.unit,
+                            "address": li.address,
+                            "prefixlen": li.prefixlen,
+                            "broadcast": li.broadcast,
+                            "flags": li.flags,
+                            "home": li.home,
+                            "home_unit": li.home_unit,
+                            "placeholder": li.placeholder,
+                        }
+                        for li in nic.addresses(fam)
+                    ]
+                    for fam in FAMILIES
+                    if fam in nic.instances
+                },
+            }
+        )
+    return {"version": STATE_VERSION, "nics": nics}
+
+
+def _field(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    value = obj.get(key)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise IpmpError(f"state: {where}.{key}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def table_from_state(state: Any) -> HostTable:
+    """Rebuild a table from saved state; raise ``IpmpError`` naming the bad field."""
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        raise IpmpError(f"state: expected an object with version {STATE_VERSION}")
+    nics = state.get("nics")
+    if not isinstance(nics, list):
+        raise IpmpError("state: nics: expected a list")
+    table = HostTable()
+    for i, raw in enumerate(nics):
+        where = f"nics[{i}]"
+        if not isinstance(raw, dict):
+            raise IpmpError(f"state: {where}: expected an object")
+        name = _field(raw, "name", str, where)
+        if not name or name in table.nics:
+            raise IpmpError(f"state: {where}.name: empty or repeated {name!r}")
+        nic = Nic(
+            name,
+            present=False,
+            group=_field(raw, "group", str, where),
+            standby=_field(raw, "standby", bool, where),
+            inactive=_field(raw, "inactive", bool, where),
+            failed=_field(raw, "failed", bool, where),
+            offline=_field(raw, "offline", bool, where),
+            mtu=_field(raw, "mtu", int, where),
+            modules=[str(m) for m in _field(raw, "modules", list, where)],
+        )
+        instances = _field(raw, "instances", dict, where)
+        for fam, units in instances.items():
+            if fam not in FAMILIES or not isinstance(units, list):
+                raise IpmpError(f"state: {where}.instances: bad family {fam!r}")
+            family: Family = "inet" if fam == "inet" else "inet6"
+            inst = Instance(family)
+            for j, unit in enumerate(units):
+                uwhere = f"{where}.instances.{fam}[{j}]"
+                if not isinstance(unit, dict):
+                    raise IpmpError(f"state: {uwhere}: expected an object")
+                li = LogicalInterface(
+                    family=family,
+                    unit=_field(unit, "unit", int, uwhere),
+                    address=_field(unit, "address", str, uwhere),
+                    prefixlen=_field(unit, "prefixlen", int, uwhere),
+                    flags=_field(unit, "flags", int, uwhere),
+                    home=_field(unit, "home", str, uwhere),
+                    home_unit=_field(unit, "home_unit", int, uwhere),
+                    broadcast=_field(unit, "broadcast", str, uwhere),
+                    placeholder=_field(unit, "placeholder", bool, uwhere),
+                )
+                try:
+                    parsed = ipaddress.ip_address(li.address)
+                except ValueError:
+                    raise IpmpError(f"state: {uwhere}.address: {li.address!r}") from None
+                if (parsed.version == 4) != (family == "inet") or li.unit in inst.units:
+                    raise IpmpError(f"state: {uwhere}: address or unit does not fit")
+                inst.units[li.unit] = li
+            nic.instances[family] = inst
+        table.nics[name] = nic
+    return table

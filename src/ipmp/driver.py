@@ -1,0 +1,83 @@
+"""Carrying out the engine's actions on a stack: shared by the daemon and the runner.
+
+``Driver.execute`` runs actions through the stack and feeds every outcome
+event back into the engine until nothing is left; ``Driver.wake`` does what is
+due at ``now`` (stack deliveries, then the engine's timers).  Nothing here
+awaits or sleeps: the caller owns the clock (virtual or real).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from ipmp.core.actions import Action, Log, SendProbe
+from ipmp.core.engine import Engine
+from ipmp.core.events import Event
+from ipmp.stack import Stack
+
+LogSink = Callable[[float, Log], None]
+Persist = Callable[[], None]
+
+
+def _no_log(now: float, log: Log) -> None:
+    return None
+
+
+class Driver:
+    """Runs an engine against a stack.
+
+    ``on_log`` receives every ``Log`` action with the time it happened.
+    ``persist`` (if given) is called before kernel actions are carried out
+    whenever a step produced any: the table is saved ahead of the change it
+    asks for, so a crash in between is completed on restart, never lost.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        stack: Stack,
+        on_log: LogSink = _no_log,
+        persist: Persist | None = None,
+    ) -> None:
+        self.engine = engine
+        self.stack = stack
+        self.on_log = on_log
+        self.persist = persist
+
+    def execute(self, actions: Sequence[Action], now: float) -> None:
+        """Carry out actions; feed their outcomes back until nothing is left."""
+        pending: deque[Action] = deque()
+        self._queue(pending, actions, now)
+        while pending:
+            action = pending.popleft()
+            for event in self.stack.execute(action, now):
+                self._queue(pending, self.engine.handle(event), now)
+
+    def _queue(self, pending: deque[Action], actions: Sequence[Action], now: float) -> None:
+        changes = False
+        for action in actions:
+            if isinstance(action, Log):
+                self.on_log(now, action)
+            else:
+                changes = changes or not isinstance(action, SendProbe)
+                pending.append(action)
+        if changes and self.persist is not None:
+            self.persist()
+
+    def feed(self, events: Sequence[Event], now: float) -> None:
+        """Hand events to the engine and carry out what it answers."""
+        for event in events:
+            self.execute(self.engine.handle(event), now)
+
+    def next_time(self) -> float | None:
+        """When ``wake`` has work next: the engine's deadline or a stack delivery."""
+        times = [t for t in (self.engine.deadline(), self.stack.next_due()) if t is not None]
+        return min(times) if times else None
+
+    def wake(self, now: float) -> None:
+        """Deliver what the stack has due, then run the engine's timers if due."""
+        self.feed(self.stack.take_due(now), now)
+        deadline = self.engine.deadline()
+        if deadline is not None and deadline <= now:
+            self.execute(self.engine.tick(now), now)
