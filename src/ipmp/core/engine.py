@@ -431,7 +431,8 @@ class Engine:
                 logs.append(
                     _log(
                         f"Target {target.address} on ({family} {name}): "
-                        f"{target.state.name.lower()}, sent {target.sent}, acked {target.acked}, lost {target.lost}, rtt {rtt}, "
+                        f"{target.state.name.lower()}, sent {target.sent}, "
+                        f"acked {target.acked}, lost {target.lost}, rtt {rtt}, "
                         f"crtt {target.crtt * 1000:.3f} ms"
                     )
                 )
