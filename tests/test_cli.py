@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +39,7 @@ def test_ifconfig_prints_status(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_ifconfig_all(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ifconfig", "-a"]) == 0
+    assert main(["ifconfig", "--sim", "active-active", "-a"]) == 0
     out = capsys.readouterr().out
     assert out.count("groupname test") == 4  # hme0 and hme1, IPv4 and IPv6
 
@@ -47,6 +48,7 @@ def test_ifconfig_all(capsys: pytest.CaptureFixture[str]) -> None:
     ("argv", "message"),
     [
         (["ifconfig", "hme0", "netmaks", "+"], '"netmaks": unknown keyword'),
+        (["ifconfig", "--sim", "active-active", "hme0", "netmaks", "+"], '"netmaks"'),
         (
             ["ifconfig", "--sim", "active-standby", "hme1", "addif", "192.168.85.40", "up"],
             "standby interface hme1",
@@ -54,13 +56,22 @@ def test_ifconfig_all(capsys: pytest.CaptureFixture[str]) -> None:
         (["ifconfig", "--sim", "nosuch", "-a"], "no example topology 'nosuch'"),
         (["ifconfig", "--settle", "soon", "-a"], "--settle 'soon': expected seconds"),
         (["ifconfig"], "expected an interface name or -a"),
-        (["ifconfig", "hme9"], "hme9: no such interface"),
+        (["ifconfig", "--sim", "active-active", "hme9"], "hme9: no such interface"),
         (["ifconfig", "hme0:1", "group", "x"], "logical interface"),
+        (["ifconfig", "-a"], "cannot contact in.mpathd"),
+        (["offline"], "expected one interface name"),
+        (["dr", "detach"], "usage: ipmp dr detach IF [-f]"),
+        (["frobnicate"], "unknown command"),
     ],
 )
 def test_ifconfig_refusals_are_one_line(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("IPMP_ROOT", str(tmp_path))  # no daemon runs there
     assert main(argv) == 1
     captured = capsys.readouterr()
     assert captured.out == ""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from ipmp.core.actions import Action, Log, SendProbe
 from ipmp.core.engine import Engine
-from ipmp.core.events import Event
+from ipmp.core.events import ActionFailed, Event
 from ipmp.stack import Stack
 
 LogSink = Callable[[float, Log], None]
@@ -45,14 +45,21 @@ class Driver:
         self.on_log = on_log
         self.persist = persist
 
-    def execute(self, actions: Sequence[Action], now: float) -> None:
-        """Carry out actions; feed their outcomes back until nothing is left."""
+    def execute(self, actions: Sequence[Action], now: float) -> list[ActionFailed]:
+        """Carry out actions; feed their outcomes back until nothing is left.
+
+        Returns the kernel steps that failed (the engine was told of each).
+        """
+        failures: list[ActionFailed] = []
         pending: deque[Action] = deque()
         self._queue(pending, actions, now)
         while pending:
             action = pending.popleft()
             for event in self.stack.execute(action, now):
+                if isinstance(event, ActionFailed):
+                    failures.append(event)
                 self._queue(pending, self.engine.handle(event), now)
+        return failures
 
     def _queue(self, pending: deque[Action], actions: Sequence[Action], now: float) -> None:
         changes = False

@@ -8,8 +8,14 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ipmp.core.errors import IpmpError
+from ipmp.core.ifconfig_grammar import parse_ifconfig
+from ipmp.rootfs import default_root
+
+if TYPE_CHECKING:
+    from ipmp.client import ControlClient
 
 
 def _ifconfig(args: argparse.Namespace) -> int:
@@ -42,7 +48,9 @@ def _ifconfig_options(argv: Sequence[str]) -> argparse.Namespace:
     argparse cannot be told that ``-a`` after them belongs to ifconfig, so the
     leading options are taken by hand and everything after is ifconfig's.
     """
-    args = argparse.Namespace(sim="active-active", root=None, settle=45.0, verbose=False)
+    args = argparse.Namespace(
+        sim="active-active", root=None, settle=45.0, verbose=False, sim_given=False
+    )
     rest = list(argv)
     while rest and rest[0] in ("--sim", "--root", "--settle", "-v", "--verbose", "--"):
         flag = rest.pop(0)
@@ -63,42 +71,96 @@ def _ifconfig_options(argv: Sequence[str]) -> argparse.Namespace:
                 raise IpmpError(f"ipmp ifconfig: --settle {value}: expected 0 to 86400 seconds")
         else:
             setattr(args, flag[2:], value)
+            args.sim_given = args.sim_given or flag == "--sim"
     if not rest:
         raise IpmpError(f"ipmp ifconfig: expected an interface name or -a; {IFCONFIG_USAGE}")
     args.argv = rest
     return args
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ipmp", description="IP network multipathing (Solaris 10 IPMP)"
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="tell the guide's story on the simulated host")
-    sub.add_parser(
-        "ifconfig",
-        help="Solaris ifconfig on a simulated host booted from a topology",
-        description="Boot the simulated host (hostname files applied, probing settled), "
-        "then run one Solaris ifconfig command and print its output.  " + IFCONFIG_USAGE,
-        add_help=False,
-    )
-    return parser
+USAGE = """usage: ipmp [--root DIR] COMMAND ...
+
+commands:
+  demo                         the guide's story on the simulated host
+  ifconfig ARGS                Solaris ifconfig through the running in.mpathd
+  ifconfig --sim TOPOLOGY ARGS Solaris ifconfig on a freshly booted simulated host
+  offline IF | online IF       take an interface out of use and back (if_mpadm -d / -r)
+  dr detach IF [-f] | dr attach IF
+                               dynamic reconfiguration: prepare a NIC for removal, reattach it
+  sim CMD ...                  faults on the daemon's simulated host: link IF up|down,
+                               loss IF PERCENT, drop IF on|off, target ADDR up|down,
+                               rtt ADDR MS, unplug IF, plug IF"""
+
+
+def _client(root: Path) -> ControlClient:
+    from ipmp.client import ControlClient
+    from ipmp.daemon.control import socket_path
+
+    return ControlClient(socket_path(root))
+
+
+def _admin(root: Path, words: list[str]) -> int:
+    verb = words[0]
+    if verb in ("offline", "online"):
+        if len(words) != 2:
+            raise IpmpError(f"ipmp {verb}: expected one interface name; usage: ipmp {verb} IF")
+        _client(root).request(verb, interface=words[1])
+        return 0
+    if verb == "dr":
+        if len(words) >= 3 and words[1] == "detach" and words[3:] in ([], ["-f"]):
+            _client(root).request("dr_detach", interface=words[2], force=words[3:] == ["-f"])
+            return 0
+        if len(words) == 3 and words[1] == "attach":
+            _client(root).request("dr_attach", interface=words[2])
+            return 0
+        raise IpmpError("ipmp dr: usage: ipmp dr detach IF [-f] | ipmp dr attach IF")
+    _client(root).request("sim", command=words[1:])
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        if arguments[:1] == ["ifconfig"]:
-            return _ifconfig(_ifconfig_options(arguments[1:]))
-        args = build_parser().parse_args(arguments)
-        if args.command == "demo":
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (ipmp ... | head): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    root = default_root()
+    try:
+        if arguments[:1] == ["--root"]:
+            if len(arguments) < 2:
+                raise IpmpError("ipmp: --root needs a directory")
+            root = Path(arguments[1])
+            arguments = arguments[2:]
+        if not arguments or arguments[0] in ("-h", "--help"):
+            print(USAGE, file=sys.stdout if arguments else sys.stderr)
+            return 0 if arguments else 2
+        command = arguments[0]
+        if command == "demo":
             from ipmp.cli.demo import run_demo
 
             return run_demo()
+        if command == "ifconfig":
+            options = _ifconfig_options(arguments[1:])
+            if options.sim_given:
+                return _ifconfig(options)
+            parse_ifconfig(options.argv)  # a syntax error needs no daemon to be reported
+            reply = _client(root).request(
+                "ifconfig", argv=options.argv, show_ether=os.geteuid() == 0
+            )
+            if reply["output"]:
+                print(reply["output"])
+            return 0
+        if command in ("offline", "online", "dr", "sim"):
+            return _admin(root, arguments)
+        raise IpmpError(f"ipmp: {command!r}: unknown command; see ipmp --help")
     except IpmpError as err:
         print(err.message, file=sys.stderr)
         return 1
-    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

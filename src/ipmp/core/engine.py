@@ -600,6 +600,7 @@ class Engine:
             if state is not None and state.failed and not nic.offline:
                 nic.failed = True  # facts §4.6: joining a failed group
         actions += self._sync(now) + self._enforce(now) + self._evaluate(now)
+        self._arm_scan(now)
         return actions
 
     def _apply_file(self, file: HostnameFile, now: float) -> list[Action]:

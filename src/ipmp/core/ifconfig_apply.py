@@ -111,6 +111,15 @@ class ApplyResult:
     group_changes: list[tuple[str, str, str]] = field(default_factory=list)
 
 
+def _above_driver(nic: Nic) -> list[str]:
+    """The STREAMS modules pushed above the driver: what must match across a group.
+
+    The driver itself may differ (guide: NICs of different speeds "of the same
+    type" share a group, e.g. hme and qfe).
+    """
+    return nic.modules[:-1]
+
+
 def _error(message: str) -> IpmpError:
     return IpmpError(f"ifconfig: {message}")
 
@@ -132,6 +141,7 @@ class _Applier:
         self.detached = LogicalInterface(self.family, -1, UNSPECIFIED[self.family], 0, 0, name, -1)
         self.standby_set = False
         self.standby_cleared = False
+        self.up_at_standby: set[tuple[Family, str]] = set()
 
     # -- lookups -------------------------------------------------------------
 
@@ -359,6 +369,13 @@ class _Applier:
             if on and not nic.standby:
                 nic.standby = True
                 self.standby_set = True
+                # Data addresses already up fail over; any brought up later in
+                # this command are refused (guide: set -failover before standby).
+                self.up_at_standby = {
+                    (li.family, li.address)
+                    for li in nic.addresses()
+                    if li.is_data and li.up and li.home == nic.name
+                }
             elif not on and nic.standby:
                 nic.standby = False
                 nic.inactive = False
@@ -439,7 +456,7 @@ class _Applier:
                     f"group {group}: {nic.name} is on VLAN {nic.vlan} but {member.name} is on VLAN "
                     f"{member.vlan}; a group's interfaces must be on one IP link"
                 )
-            if member.modules != nic.modules:
+            if _above_driver(member) != _above_driver(nic):
                 raise _error(
                     f"group {group}: {nic.name} has STREAMS modules {' '.join(nic.modules)} but "
                     f"{member.name} has {' '.join(member.modules)}; push the same modules in the "
@@ -490,7 +507,7 @@ class _Applier:
 
     def warn_modules(self, nic: Nic) -> None:
         for member in self.table.members(nic.group):
-            if member is not nic and member.present and member.modules != nic.modules:
+            if member is not nic and member.present and _above_driver(member) != _above_driver(nic):
                 self.result.logs.append(
                     Log(
                         LOG_ERR,
@@ -508,11 +525,12 @@ class _Applier:
         if nic is None or not nic.present:
             return
         own_up_data = [li for li in nic.addresses() if li.is_data and li.up and li.home == nic.name]
-        if nic.standby and own_up_data and not self.standby_set:
+        added = [li for li in own_up_data if (li.family, li.address) not in self.up_at_standby]
+        if nic.standby and added:
             # guide: "IPMP does not permit you to add a data address to an
             # interface that is configured through the ifconfig command as standby."
             raise _error(
-                f"{nic.name}: {own_up_data[0].address} would be a data address on standby "
+                f"{nic.name}: {added[0].address} would be a data address on standby "
                 f"interface {nic.name}; mark it -failover deprecated, or clear standby first"
             )
         if self.standby_set:

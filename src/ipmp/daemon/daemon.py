@@ -1,0 +1,352 @@
+"""``in.mpathd``: the engine run as a long-lived asyncio daemon.
+
+The daemon is the only place with an event loop.  It keeps one timer, re-armed
+to the earlier of the engine's deadline and the stack's next delivery after
+every step, and carries out actions with no ``await`` in the middle of a
+dispatch: every entry point (timer, control request, signal) runs to the end
+synchronously, then re-arms the timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ipmp.core.actions import LOG_ERR, LOG_INFO, Action, AnnounceAddress, Log, SendProbe
+from ipmp.core.engine import Engine
+from ipmp.core.errors import IpmpError
+from ipmp.core.events import Event
+from ipmp.core.ifconfig_grammar import parse_ifconfig
+from ipmp.core.persist import table_from_state
+from ipmp.core.status import snapshot
+from ipmp.daemon import sdnotify
+from ipmp.daemon.control import ControlServer, Peer, Request, Subscription, socket_path
+from ipmp.daemon.logsink import emit, make_logger
+from ipmp.daemon.simcontrol import apply_sim_command
+from ipmp.daemon.statefile import read_json, write_json
+from ipmp.driver import Driver
+from ipmp.rootfs import read_mpathd, read_root
+from ipmp.sim.host import SimHost
+from ipmp.sim.topology import load_topology, write_etc
+from ipmp.stack import Stack
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    """How ``in.mpathd`` was started."""
+
+    root: Path
+    sim: Path | None = None
+    foreground: bool = False
+    debug: bool = False
+    control_group: str | None = None
+    seed: int | None = None
+    metrics: tuple[str, int] | None = None
+
+
+def state_path(root: Path) -> Path:
+    """Where the daemon keeps what the kernel cannot hold."""
+    return root / "var" / "lib" / "ipmp" / "state.json"
+
+
+def sim_world_path(root: Path) -> Path:
+    """Where ``--sim`` keeps its simulated kernel (it plays the part of RAM)."""
+    return root / "run" / "ipmp" / "sim-world.json"
+
+
+CRASH_AFTER_ENV = "IPMP_SIM_CRASH_AFTER"
+"""Fault injection for crash tests: SIGKILL the daemon after this many kernel
+actions on the simulated host (each one saved first, as a kernel would hold it)."""
+
+
+class _SavedSimHost:
+    """A SimHost that saves its world after every change, as a kernel keeps its state."""
+
+    def __init__(self, host: SimHost, path: Path) -> None:
+        self.host = host
+        self.path = path
+        crash = os.environ.get(CRASH_AFTER_ENV, "")
+        self.crash_after = int(crash) if crash.isdigit() else None
+        self.kernel_actions = 0
+
+    def save(self) -> None:
+        write_json(self.path, self.host.world(), durable=False)
+
+    def start(self, now: float) -> list[Event]:
+        return self.host.start(now)
+
+    def execute(self, action: Action, now: float) -> list[Event]:
+        events = self.host.execute(action, now)
+        if not isinstance(action, SendProbe | AnnounceAddress):
+            self.save()
+            self.kernel_actions += 1
+            if self.crash_after is not None and self.kernel_actions >= self.crash_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return events
+
+    def next_due(self) -> float | None:
+        return self.host.next_due()
+
+    def take_due(self, now: float) -> list[Event]:
+        return self.host.take_due(now)
+
+
+MUTATIONS = {"offline", "online", "dr_detach", "dr_attach", "sim", "reload"}
+
+
+class Daemon:
+    """One engine, one stack, one timer, one control socket."""
+
+    def __init__(self, options: DaemonOptions) -> None:
+        self.options = options
+        self.root = options.root
+        self.logger = make_logger(options.foreground, options.debug)
+        self.config = read_root(self.root) if options.sim is None else None
+        self.sim: _SavedSimHost | None = None
+        if options.sim is not None:
+            topology = load_topology(options.sim)
+            write_etc(topology, self.root)  # what the administrator wrote wins
+            self.config = read_root(self.root)
+            host = SimHost(topology)
+            self.sim = _SavedSimHost(host, sim_world_path(self.root))
+            saved_world = read_json(self.sim.path)
+            if saved_world is not None:
+                host.restore_world(saved_world)
+            stack: Stack = self.sim
+        else:
+            raise IpmpError(
+                "in.mpathd: the Linux stack is not available yet; run with --sim TOPOLOGY"
+            )
+        assert self.config is not None
+        seed = options.seed if options.seed is not None else os.getpid()
+        self.engine = Engine(
+            self.config.mpathd,
+            random.Random(seed),
+            icmp_id_base=os.getpid(),
+            netmask_for=self.config.netmask_for,
+            resolve_host=self.config.resolve_host,
+        )
+        self.driver = Driver(self.engine, stack, on_log=self._log, persist=self._persist)
+        self.subscribers: list[Subscription] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self.server: ControlServer | None = None
+        self.on_step: Callable[[], None] | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def run(self) -> int:
+        """Start, serve until SIGTERM/SIGINT, stop; return the exit status."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._stop = asyncio.Event()
+        for message in self.config.messages if self.config else []:
+            self._log(loop.time(), message)
+        self._start_engine(loop.time())
+        # Mode 0666: everyone may read (ipmpstat, ifconfig status); changes are
+        # checked per request against the peer's credentials (SO_PEERCRED).
+        self.server = ControlServer(
+            socket_path(self.root),
+            self.handle,
+            group=self.options.control_group,
+            mode=0o666,
+            log=lambda text: self._log(loop.time(), Log(LOG_ERR, text)),
+        )
+        await self.server.start()
+        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._sighup)
+        loop.add_signal_handler(signal.SIGUSR1, self._sigusr1)
+        watchdog = sdnotify.watchdog_interval()
+        ticker = asyncio.create_task(self._watchdog(watchdog)) if watchdog else None
+        sdnotify.notify("READY=1")
+        self._rearm()
+        await self._stop.wait()
+        sdnotify.notify("STOPPING=1")
+        if ticker is not None:
+            ticker.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+        for sub in self.subscribers:
+            sub.finish()
+        await self.server.close()
+        self._persist()
+        return 0
+
+    def _start_engine(self, now: float) -> None:
+        """Inventory, then the saved state (a restart) or the hostname files (a boot)."""
+        assert self.config is not None
+        self.driver.feed(self.driver.stack.start(now), now)
+        saved: Any = None
+        try:
+            saved = read_json(state_path(self.root))
+            table = table_from_state(saved) if saved is not None else None
+        except IpmpError as err:
+            self._log(now, Log(LOG_ERR, f"{err.message}; starting from the hostname files"))
+            table = None
+        if table is not None:
+            self._log(now, Log(LOG_INFO, "restarting: adopting the saved state and the kernel's"))
+            self.driver.execute(self.engine.restore(table, self.config.hostname_files, now), now)
+        else:
+            self.driver.execute(self.engine.boot(self.config.hostname_files, now), now)
+        self._persist()
+
+    async def _watchdog(self, interval: float) -> None:
+        while True:
+            sdnotify.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    # -- the one timer -------------------------------------------------------
+
+    def _rearm(self) -> None:
+        assert self._loop is not None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        due = self.driver.next_time()
+        if due is not None:
+            self._timer = self._loop.call_at(due, self._fire)
+
+    def _fire(self) -> None:
+        assert self._loop is not None
+        self._timer = None
+        self.driver.wake(self._loop.time())
+        self._after_step()
+
+    def _after_step(self) -> None:
+        """After every dispatch: publish probes, then re-arm the timer."""
+        records = self.engine.drain_probe_records()
+        if self.subscribers and records:
+            alive = []
+            for sub in self.subscribers:
+                if all(sub.offer(record) for record in records):
+                    alive.append(sub)
+            self.subscribers = alive
+        if self.on_step is not None:
+            self.on_step()
+        self._rearm()
+
+    # -- signals -------------------------------------------------------------
+
+    def _sighup(self) -> None:
+        assert self._loop is not None
+        self.reload(self._loop.time())
+        self._after_step()
+
+    def _sigusr1(self) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        for log in self.engine.stats():
+            self._log(now, log)
+
+    def reload(self, now: float) -> None:
+        """SIGHUP: reread /etc/default/mpathd, keeping everything learned.
+
+        Invalid values are logged and the running value is kept.
+        """
+        self._log(now, Log(LOG_INFO, "SIGHUP: rereading the config file"))
+        config, messages = read_mpathd(self.root, previous=self.engine.config)
+        for message in messages:
+            self._log(now, message)
+        self.driver.execute(self.engine.reload(config, now), now)
+
+    # -- logging and state ---------------------------------------------------
+
+    def _log(self, now: float, log: Log) -> None:
+        emit(self.logger, log)
+
+    def _persist(self) -> None:
+        write_json(state_path(self.root), self.engine.export_state())
+
+    # -- control requests ----------------------------------------------------
+
+    def handle(self, request: Request, peer: Peer) -> Any:
+        """Serve one control request, synchronously (no await inside)."""
+        assert self._loop is not None
+        now = self._loop.time()
+        args = request.args
+        if self._mutates(request) and not peer.privileged:
+            raise IpmpError(
+                f"{request.op}: permission denied: changes need uid 0"
+                + (f" or group {self.options.control_group}" if self.options.control_group else "")
+            )
+        try:
+            result = self._dispatch(request.op, args, now)
+        finally:
+            self._after_step()
+        return result
+
+    def _mutates(self, request: Request) -> bool:
+        if request.op in MUTATIONS:
+            return True
+        if request.op == "ifconfig":
+            argv = request.args.get("argv")
+            if isinstance(argv, list) and all(isinstance(a, str) for a in argv):
+                return bool(parse_ifconfig(argv).ops)
+        return False
+
+    def _dispatch(self, op: str, args: dict[str, Any], now: float) -> Any:
+        if op == "ping":
+            return {"pid": os.getpid(), "sim": self.sim is not None}
+        if op == "snapshot":
+            return snapshot(self.engine)
+        if op == "ifconfig":
+            argv = args.get("argv")
+            if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+                raise IpmpError("ifconfig: argv must be a list of strings")
+            outcome = self.engine.ifconfig(argv, now, bool(args.get("show_ether", False)))
+            self.driver.execute(outcome.actions, now)
+            return {"output": outcome.output}
+        if op in ("offline", "online", "dr_detach", "dr_attach"):
+            name = args.get("interface")
+            if not isinstance(name, str):
+                raise IpmpError(f"{op}: interface must be a string")
+            return self._admin(op, name, bool(args.get("force", False)), now)
+        if op == "sim":
+            return self._sim(args.get("command"), now)
+        if op == "probes":
+            sub = Subscription()
+            self.subscribers.append(sub)
+            return sub
+        if op == "reload":
+            self.reload(now)
+            return {}
+        if op == "stats":
+            return {"lines": [log.message for log in self.engine.stats()]}
+        raise IpmpError(f"unknown operation {op!r}")
+
+    def _admin(self, op: str, name: str, force: bool, now: float) -> Any:
+        """offline/online/DR: all or nothing; a kernel step that fails is rolled back."""
+        before = self.engine.table.clone()
+        if op == "offline":
+            actions = self.engine.offline(name, now)
+        elif op == "online":
+            actions = self.engine.online(name, now)
+        elif op == "dr_detach":
+            actions = self.engine.dr_detach(name, force, now)
+        else:
+            actions = self.engine.dr_attach(name, now)
+        failed = self.driver.execute(actions, now)
+        if failed:
+            self.driver.execute(self.engine.rollback(before, now), now)
+            raise IpmpError(
+                f"{op} {name} failed: {failed[0].reason}; the previous configuration is restored"
+            )
+        return {}
+
+    def _sim(self, command: Any, now: float) -> Any:
+        if self.sim is None:
+            raise IpmpError("sim: this daemon drives real interfaces, not the simulator")
+        if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
+            raise IpmpError("sim: command must be a list of strings")
+        apply_sim_command(self.sim.host, command, now)
+        self.sim.save()
+        self.driver.feed(self.sim.host.take_due(now), now)
+        return {}

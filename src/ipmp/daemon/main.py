@@ -1,0 +1,58 @@
+"""The ``in.mpathd`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ipmp.core.errors import IpmpError
+from ipmp.rootfs import default_root
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected ADDRESS:PORT, e.g. 127.0.0.1:9105")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="in.mpathd",
+        description="The IPMP daemon: failure detection, failover and failback.",
+    )
+    parser.add_argument("-d", action="store_true", help="debug: log to stderr instead of syslog")
+    parser.add_argument("--sim", type=Path, help="drive the simulated host of this topology")
+    parser.add_argument("--root", type=Path, help="configuration root (default $IPMP_ROOT or /)")
+    parser.add_argument("--group", help="group whose members may change the configuration")
+    parser.add_argument("--seed", type=int, help="seed of the probe jitter (default: the pid)")
+    parser.add_argument("--metrics", type=_address, help="serve Prometheus metrics on ADDR:PORT")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ipmp.daemon.daemon import Daemon, DaemonOptions
+
+    options = DaemonOptions(
+        root=args.root or default_root(),
+        sim=args.sim,
+        foreground=args.d,
+        debug=args.d,
+        control_group=args.group,
+        seed=args.seed,
+        metrics=args.metrics,
+    )
+    try:
+        daemon = Daemon(options)
+        return asyncio.run(daemon.run())
+    except IpmpError as err:
+        print(f"in.mpathd: {err.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

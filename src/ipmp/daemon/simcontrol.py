@@ -1,0 +1,54 @@
+"""``ipmp sim ...``: fault injection on the simulated host of a running daemon."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ipmp.core.errors import IpmpError
+from ipmp.sim.host import SimHost
+
+USAGE = (
+    "ipmp sim link IF up|down | loss IF PERCENT | drop IF on|off | target ADDR up|down | "
+    "rtt ADDR MS | unplug IF | plug IF"
+)
+
+
+def _switch(word: str, on: str, off: str, what: str) -> bool:
+    if word == on:
+        return True
+    if word == off:
+        return False
+    raise IpmpError(f"sim {what}: {word!r}: expected {on} or {off}")
+
+
+def apply_sim_command(host: SimHost, command: Sequence[str], now: float) -> None:
+    """Apply one fault command; ``IpmpError`` (one line) if it is malformed."""
+    if not command:
+        raise IpmpError(f"sim: expected a command; usage: {USAGE}")
+    verb, args = command[0], list(command[1:])
+    arity = {"link": 2, "loss": 2, "drop": 2, "target": 2, "rtt": 2, "unplug": 1, "plug": 1}
+    if verb not in arity:
+        raise IpmpError(f"sim: {verb!r}: unknown command; usage: {USAGE}")
+    if len(args) != arity[verb]:
+        raise IpmpError(f"sim {verb}: expected {arity[verb]} arguments; usage: {USAGE}")
+    if verb == "link":
+        host.set_link(args[0], _switch(args[1], "up", "down", verb), now)
+    elif verb == "drop":
+        host.set_port_drop(args[0], _switch(args[1], "on", "off", verb), now)
+    elif verb == "target":
+        host.set_neighbour(args[0], _switch(args[1], "up", "down", verb), now)
+    elif verb in ("loss", "rtt"):
+        try:
+            value = float(args[1])
+        except ValueError:
+            raise IpmpError(f"sim {verb}: {args[1]!r}: expected a number") from None
+        if verb == "loss":
+            if not 0 <= value <= 100:
+                raise IpmpError(f"sim loss: {args[1]}: expected a percentage from 0 to 100")
+            host.set_port_loss(args[0], value / 100.0, now)
+        else:
+            host.set_neighbour_rtt(args[0], value, now)
+    elif verb == "unplug":
+        host.unplug(args[0], now)
+    else:
+        host.plug(args[0], now)

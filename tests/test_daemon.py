@@ -1,0 +1,295 @@
+"""in.mpathd as a real process on the simulated host, through its control socket."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daemontools import RunningDaemon, kernel_counts, wait_for
+from ipmp.core.errors import IpmpError
+from ipmp.daemon.control import socket_path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "ipmp" / "examples"
+
+MANY = 50
+
+
+def many_addresses_topology(tmp: Path, fdt_ms: int = 1000) -> Path:
+    """hme0 with MANY data addresses, hme1 plain; routers as targets; fast FDT."""
+    extra = "".join(
+        f" \\\n    addif 192.168.85.{100 + i} netmask + broadcast + up" for i in range(MANY)
+    )
+    text = f"""
+[host]
+name = "h"
+[mpathd]
+text = "FAILURE_DETECTION_TIME={fdt_ms}\\n"
+[[link]]
+name = "net0"
+  [[link.neighbour]]
+  name = "r1"
+  role = "router"
+  address = "192.168.85.1"
+  [[link.neighbour]]
+  name = "r2"
+  role = "router"
+  address = "192.168.85.2"
+[[nic]]
+name = "hme0"
+mac = "8:0:20:0:0:1"
+link = "net0"
+hostname = '''192.168.85.19 netmask + broadcast + group test up \\
+    addif 192.168.85.21 deprecated -failover netmask + broadcast + up{extra}'''
+[[nic]]
+name = "hme1"
+mac = "8:0:20:0:0:2"
+link = "net0"
+hostname = '''192.168.85.20 netmask + broadcast + group test up \\
+    addif 192.168.85.22 deprecated -failover netmask + broadcast + up'''
+"""
+    path = tmp / "many.toml"
+    path.write_text(text)
+    return path
+
+
+DATA = {"192.168.85.19", "192.168.85.20"} | {f"192.168.85.{100 + i}" for i in range(MANY)}
+TEST = {"192.168.85.21": "hme0", "192.168.85.22": "hme1"}
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[list[RunningDaemon]]:
+    started: list[RunningDaemon] = []
+    yield started
+    for daemon in started:
+        daemon.kill()
+
+
+def test_failover_is_seen_through_the_socket(tmp_path: Path, daemons: list[RunningDaemon]) -> None:
+    daemon = RunningDaemon(tmp_path, EXAMPLES / "active-active.toml").start()
+    daemons.append(daemon)
+    daemon.request("sim", command=["link", "hme0", "down"])
+    snap = daemon.snapshot()
+    rows = {row["interface"]: row for row in snap["interfaces"]}
+    assert rows["hme0"]["state"] == "failed" and rows["hme0"]["link"] == "down"
+    assert rows["hme1"]["active"] is True
+    where = {row["address"]: row["inbound"] for row in snap["addresses"]}
+    assert where["192.168.85.19"] == "hme1"
+    out = daemon.request("ifconfig", argv=["hme1:2"])["output"]
+    assert "inet 192.168.85.19 netmask ffffff00" in out
+    assert "NIC failure detected on hme0 of group test" in daemon.log()
+    assert daemon.stop() == 0
+
+
+def test_sighup_applies_good_values_and_keeps_running_ones_on_bad(
+    tmp_path: Path, daemons: list[RunningDaemon]
+) -> None:
+    daemon = RunningDaemon(tmp_path, EXAMPLES / "active-active.toml").start()
+    daemons.append(daemon)
+    mpathd = tmp_path / "etc" / "default" / "mpathd"
+    mpathd.write_text("FAILURE_DETECTION_TIME=2000\nFAILBACK=no\n")
+    daemon.signal(signal.SIGHUP)
+    wait_for(lambda: daemon.snapshot()["groups"][0]["fdt_ms"] == 2000, 5, "FDT 2000 applied")
+    mpathd.write_text("FAILURE_DETECTION_TIME=abc\nFAILBACK=maybe\n")
+    daemon.signal(signal.SIGHUP)
+    wait_for(lambda: "Invalid value for FAILBACK maybe" in daemon.log(), 5, "bad value logged")
+    assert "Invalid failure detection time abc, assuming default 10000" in daemon.log()
+    # FAILBACK keeps the running "no": a repaired hme0 stays INACTIVE.
+    daemon.request("sim", command=["link", "hme0", "down"])
+    daemon.request("sim", command=["link", "hme0", "up"])
+    wait_for(
+        lambda: (
+            {r["interface"]: r for r in daemon.snapshot()["interfaces"]}["hme0"]["state"] == "ok"
+        ),
+        60,
+        "hme0 repaired",
+    )
+    assert {r["interface"]: r for r in daemon.snapshot()["interfaces"]}["hme0"]["flags"][0] == "i"
+
+
+def test_sigterm_exits_quickly_leaving_addresses(
+    tmp_path: Path, daemons: list[RunningDaemon]
+) -> None:
+    daemon = RunningDaemon(tmp_path, EXAMPLES / "active-active.toml").start()
+    daemons.append(daemon)
+    daemon.request("sim", command=["link", "hme0", "down"])
+    before = sorted(daemon.kernel())
+    assert daemon.proc is not None
+    proc = daemon.proc
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=1.0)
+    assert proc.returncode == 0
+    assert sorted(daemon.kernel()) == before
+    assert not socket_path(tmp_path).exists()
+
+
+@pytest.mark.parametrize("kill_after", [1, 2, 7, 25, MANY])
+def test_sigkill_during_failover_then_restart_converges(
+    tmp_path: Path, daemons: list[RunningDaemon], kill_after: int
+) -> None:
+    topology = many_addresses_topology(tmp_path)
+    daemon = RunningDaemon(tmp_path, topology).start()
+    daemons.append(daemon)
+    daemon.stop()
+    # Restart with a crash armed: it fires on the kill_after-th kernel action of
+    # the failover the cable pull starts.
+    daemon.start(extra_env={"IPMP_SIM_CRASH_AFTER": str(kill_after)})
+    with contextlib.suppress(IpmpError):  # the daemon may die while answering
+        daemon.request("sim", command=["link", "hme0", "down"])
+    assert daemon.proc is not None
+    daemon.proc.wait(timeout=10)
+    assert daemon.proc.returncode == -signal.SIGKILL
+    daemon.proc = None
+    daemon.start()
+
+    # Converged: every data address exactly once, on hme1 while hme0's cable is out.
+    def converged() -> bool:
+        kernel = daemon.kernel()
+        counts = kernel_counts(kernel)
+        on = {address: name for name, _f, _u, address, _up in kernel}
+        return (
+            all(counts[a] == 1 for a in DATA)
+            and all(on[a] == "hme1" for a in DATA)
+            and all(on.get(t) == nic for t, nic in TEST.items())
+        )
+
+    wait_for(converged, 10, "every data address once, on hme1")
+    daemon.request("sim", command=["link", "hme0", "up"])
+
+    def home() -> bool:
+        kernel = daemon.kernel()
+        counts = kernel_counts(kernel)
+        on = {address: name for name, _f, _u, address, _up in kernel}
+        expected = {a: ("hme1" if a == "192.168.85.20" else "hme0") for a in DATA}
+        return all(counts[a] == 1 for a in DATA) and all(on[a] == expected[a] for a in DATA)
+
+    wait_for(home, 30, "every data address back home after repair")
+
+
+def as_nobody(argv: list[str]) -> tuple[int, str, str]:
+    """Run ``ipmp ARGV`` in a forked child as uid/gid 65534; return (status, out, err)."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 99
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            sys.stdout = os.fdopen(1, "w", closefd=False)
+            sys.stderr = os.fdopen(2, "w", closefd=False)
+            from ipmp.cli.main import main
+
+            code = main(argv)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    os.close(out_w)
+    os.close(err_w)
+    with os.fdopen(out_r) as out, os.fdopen(err_r) as err:
+        stdout, stderr = out.read(), err.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), stdout, stderr
+
+
+def test_unprivileged_client_may_read_but_not_change(daemons: list[RunningDaemon]) -> None:
+    # A root every user can traverse (pytest's tmp_path is private to root).
+    root = Path(tempfile.mkdtemp(prefix="ipmp-unpriv-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    try:
+        daemon = RunningDaemon(root, EXAMPLES / "active-active.toml").start()
+        daemons.append(daemon)
+        code, out, err = as_nobody(["--root", str(root), "ifconfig", "hme0"])
+        assert code == 0, err
+        assert out.startswith("hme0: flags=1000843<")
+        code, out, err = as_nobody(["--root", str(root), "offline", "hme0"])
+        assert code == 1
+        assert "offline: permission denied" in err
+        assert err.count("\n") == 1
+        code, out, err = as_nobody(["--root", str(root), "ifconfig", "hme0", "down"])
+        assert code == 1 and "permission denied" in err
+        assert "UP" in daemon.request("ifconfig", argv=["hme0"])["output"].split(">")[0]
+    finally:
+        for daemon in daemons:
+            daemon.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def answered(daemon: RunningDaemon, instance: str) -> int:
+    """Acks received so far by one probe instance, from the statistics dump."""
+    for line in daemon.request("stats")["lines"]:
+        if line.startswith(f"Probe stats on ({instance}):"):
+            return int(line.split("acks received ")[1].split(",")[0])
+    return 0
+
+
+def test_a_client_that_never_reads_cannot_stall_failover(
+    tmp_path: Path, daemons: list[RunningDaemon]
+) -> None:
+    daemon = RunningDaemon(tmp_path, EXAMPLES / "active-active.toml").start()
+    daemons.append(daemon)
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(str(socket_path(tmp_path)))
+    silent.sendall(b'{"v": 1, "id": 1, "op": "probes", "args": {}}\n')  # then never reads
+    idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    idle.connect(str(socket_path(tmp_path)))  # never writes either
+    try:
+        # Let hme0's first probes be answered: that ends the 40 s quiet period.
+        wait_for(lambda: answered(daemon, "inet hme0") >= 2, 10, "hme0 probes answered")
+        daemon.request("sim", command=["drop", "hme0", "on"])
+        took = wait_for(
+            lambda: (
+                {r["interface"]: r for r in daemon.snapshot()["interfaces"]}["hme0"]["state"]
+                == "failed"
+            ),
+            30,
+            "hme0 failed by probes",
+        )
+        # FAILURE_DETECTION_TIME is 10 s in this example; the 40 s quiet period
+        # ended with the first answered probes.
+        assert took <= 10.5
+    finally:
+        silent.close()
+        idle.close()
+
+
+def test_offline_online_and_dr_through_the_socket(
+    tmp_path: Path, daemons: list[RunningDaemon]
+) -> None:
+    daemon = RunningDaemon(tmp_path, EXAMPLES / "active-active.toml").start()
+    daemons.append(daemon)
+    daemon.request("offline", interface="hme0")
+    rows = {r["interface"]: r for r in daemon.snapshot()["interfaces"]}
+    assert rows["hme0"]["state"] == "offline"
+    with pytest.raises(IpmpError, match="Offline failed as there is no other functional"):
+        daemon.request("offline", interface="hme1")
+    daemon.request("online", interface="hme0")
+    with pytest.raises(IpmpError, match="Interface not offlined"):
+        daemon.request("online", interface="hme0")
+    daemon.request("dr_detach", interface="hme1")
+    where = {r["address"]: r["inbound"] for r in daemon.snapshot()["addresses"]}
+    assert where["192.168.85.20"] == "hme0"
+    assert "hme1" not in {name for name, *_ in daemon.kernel()}
+    with pytest.raises(IpmpError, match="only functioning interfaces"):
+        daemon.request("dr_detach", interface="hme0")
+    daemon.request("dr_attach", interface="hme1")
+    wait_for(
+        lambda: (
+            {r["address"]: r["inbound"] for r in daemon.snapshot()["addresses"]}["192.168.85.20"]
+            == "hme1"
+        ),
+        40,
+        "hme1's address back after attach",
+    )
