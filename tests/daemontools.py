@@ -40,7 +40,12 @@ class RunningDaemon:
         self.proc: subprocess.Popen[bytes] | None = None
         self.logfile = root / "daemon.log"
 
-    def start(self, extra_env: dict[str, str] | None = None, wait: bool = True) -> RunningDaemon:
+    def start(
+        self,
+        extra_env: dict[str, str] | None = None,
+        wait: bool = True,
+        args: list[str] | None = None,
+    ) -> RunningDaemon:
         env = {**os.environ, **self.env, **(extra_env or {})}
         log = self.logfile.open("ab")
         self.proc = subprocess.Popen(
@@ -55,6 +60,7 @@ class RunningDaemon:
                 str(self.root),
                 "--seed",
                 "1",
+                *(args or []),
             ],
             stdout=log,
             stderr=log,

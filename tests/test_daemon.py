@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from daemontools import RunningDaemon, kernel_counts, wait_for
 from ipmp.core.errors import IpmpError
@@ -293,3 +297,149 @@ def test_offline_online_and_dr_through_the_socket(
         40,
         "hme1's address back after attach",
     )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_metrics_sigusr1_and_systemd_notifications(
+    tmp_path: Path, daemons: list[RunningDaemon]
+) -> None:
+    import urllib.request
+
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify_path = tmp_path / "notify.sock"
+    notify.bind(str(notify_path))
+    notify.settimeout(10)
+    port = free_port()
+    daemon = RunningDaemon(tmp_path, EXAMPLES / "active-active.toml")
+    daemon.start(
+        extra_env={"NOTIFY_SOCKET": str(notify_path)}, args=["--metrics", f"127.0.0.1:{port}"]
+    )
+    daemons.append(daemon)
+    assert notify.recv(100) == b"READY=1"
+    daemon.request("sim", command=["link", "hme0", "down"])
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert "ipmp_failovers_total 1.0" in body
+    assert 'ipmp_interface_state{group="test",interface="hme0",state="failed"} 1.0' in body
+    assert 'ipmp_group_state{group="test",state="degraded"} 1.0' in body
+    daemon.signal(signal.SIGUSR1)
+    wait_for(lambda: "Probe stats on (inet hme1): probes sent" in daemon.log(), 5, "stats logged")
+    assert "Target 192.168.85.1 on (inet hme1)" in daemon.log()
+    assert daemon.stop() == 0
+    assert notify.recv(100) == b"STOPPING=1"
+    notify.close()
+
+
+def test_ipmpstat_against_the_daemon(tmp_path: Path, daemons: list[RunningDaemon]) -> None:
+    daemon = RunningDaemon(tmp_path, EXAMPLES / "active-standby.toml").start()
+    daemons.append(daemon)
+    daemon.request("sim", command=["link", "hme0", "down"])
+    env = {**os.environ, "IPMP_ROOT": str(tmp_path)}
+
+    def ipmpstat(*argv: str) -> str:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from ipmp.cli.ipmpstat import main; raise SystemExit(main())",
+                *argv,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=20,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert ipmpstat("-g").splitlines() == [
+        "GROUP       GROUPNAME   STATE     FDT       INTERFACES",
+        "test        test        degraded  10.00s    hme1 [hme0]",
+    ]
+    lines = ipmpstat("-i").splitlines()
+    assert lines[0].split() == ["INTERFACE", "ACTIVE", "GROUP", "FLAGS", "LINK", "PROBE", "STATE"]
+    assert lines[1].split() == ["hme0", "no", "test", "-------", "down", "failed", "failed"]
+    assert lines[2].split() == ["hme1", "yes", "test", "-smbM--", "up", "ok", "ok"]
+    assert ipmpstat("-an").splitlines()[1].split() == [
+        "192.168.85.19",
+        "up",
+        "test",
+        "hme1",
+        "hme1",
+    ]
+    assert ipmpstat("-gP", "-o", "group,state").strip() == "test:degraded"
+    rows = json.loads(ipmpstat("-i", "--json"))
+    assert [(r["interface"], r["state"]) for r in rows] == [("hme0", "failed"), ("hme1", "ok")]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    op=st.sampled_from(
+        [
+            "ping",
+            "snapshot",
+            "ifconfig",
+            "offline",
+            "online",
+            "dr_detach",
+            "dr_attach",
+            "sim",
+            "reload",
+            "stats",
+            "nosuch",
+            "",
+        ]
+    ),
+    args=st.dictionaries(
+        st.sampled_from(["argv", "interface", "force", "command", "show_ether", "x"]),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.text(max_size=12),
+            st.lists(
+                st.sampled_from(
+                    [
+                        "hme0",
+                        "hme1",
+                        "-a",
+                        "up",
+                        "down",
+                        "link",
+                        "drop",
+                        "on",
+                        "group",
+                        "",
+                        "192.168.85.7",
+                    ]
+                ),
+                max_size=4,
+            ),
+        ),
+        max_size=3,
+    ),
+)
+def test_fuzzed_requests_never_kill_the_daemon(
+    fuzz_daemon: RunningDaemon, op: str, args: dict[str, object]
+) -> None:
+    try:
+        fuzz_daemon.client().request(op, **args)
+    except IpmpError as err:
+        assert "\n" not in err.message
+        assert "internal error" not in err.message
+    assert fuzz_daemon.answers()
+
+
+@pytest.fixture(scope="module")
+def fuzz_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
+    root = tmp_path_factory.mktemp("fuzz")
+    daemon = RunningDaemon(root, EXAMPLES / "active-active.toml").start()
+    yield daemon
+    daemon.kill()

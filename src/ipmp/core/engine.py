@@ -152,6 +152,7 @@ class Engine:
         self.next_scan: float | None = None
         self.found: AddressesFound | None = None
         self.detached: set[str] = set()
+        self.counters: dict[str, int] = {"failovers": 0, "failbacks": 0, "group_failures": 0}
         self.hardware_present: dict[str, bool] = {}
         self._now = float("-inf")
         self.apply_context = ApplyContext()
@@ -1126,11 +1127,17 @@ class Engine:
             source = nic.name
             dst = fail_over(self.table, nic, "normal")
             if dst is not None:
-                actions.append(
-                    _log(f"Successfully failed over from NIC {source} to NIC {dst.name}")
-                )
+                actions.append(self._failed_over(source, dst.name))
         actions += reconcile(before, self.table)
         return actions
+
+    def _failed_over(self, source: str, destination: str) -> Log:
+        self.counters["failovers"] += 1
+        return _log(f"Successfully failed over from NIC {source} to NIC {destination}")
+
+    def _failed_back(self, name: str) -> Log:
+        self.counters["failbacks"] += 1
+        return _log(f"Successfully failed back to NIC {name}")
 
     def _group_failure(self, nic: Nic, now: float) -> list[Action]:
         group = self._group_state(nic)
@@ -1151,6 +1158,7 @@ class Engine:
                     inst.reset_rtts()
                     inst.flush_host_targets()
         # guide: Group Failures -- no failover; targets are flushed and rediscovered.
+        self.counters["group_failures"] += 1
         return [_log(f"All Interfaces in group {nic.group} have failed")]
 
     def _repair(self, nic: Nic, now: float) -> list[Action]:
@@ -1173,7 +1181,7 @@ class Engine:
             nic.inactive = not nic.hosts_foreign()
         elif self.config.failback:
             if fail_back(self.table, nic):
-                actions.append(_log(f"Successfully failed back to NIC {nic.name}"))
+                actions.append(self._failed_back(nic.name))
         elif nic.up_data_count() == 0:
             # guide: with FAILBACK=no "the INACTIVE flag is set for that interface".
             nic.inactive = True
@@ -1277,12 +1285,10 @@ class Engine:
         if self._still_failing(nic) and any(li.is_data for li in nic.addresses()):
             dst = fail_over(self.table, nic, "normal")
             if dst is not None:
-                actions.append(
-                    _log(f"Successfully failed over from NIC {nic.name} to NIC {dst.name}")
-                )
+                actions.append(self._failed_over(nic.name, dst.name))
         wants_back = nic.usable and not nic.inactive and self.config.failback
         if wants_back and pending_failback(self.table, nic) and fail_back(self.table, nic):
-            actions.append(_log(f"Successfully failed back to NIC {nic.name}"))
+            actions.append(self._failed_back(nic.name))
         return actions
 
 

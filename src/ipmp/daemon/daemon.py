@@ -16,7 +16,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ipmp.core.actions import LOG_ERR, LOG_INFO, Action, AnnounceAddress, Log, SendProbe
 from ipmp.core.engine import Engine
@@ -35,6 +35,9 @@ from ipmp.rootfs import read_mpathd, read_root
 from ipmp.sim.host import SimHost
 from ipmp.sim.topology import load_topology, write_etc
 from ipmp.stack import Stack
+
+if TYPE_CHECKING:
+    from ipmp.daemon.metrics import EngineMetrics
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ class Daemon:
         self._stop: asyncio.Event | None = None
         self.server: ControlServer | None = None
         self.on_step: Callable[[], None] | None = None
+        self.metrics: EngineMetrics | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -160,6 +164,12 @@ class Daemon:
             log=lambda text: self._log(loop.time(), Log(LOG_ERR, text)),
         )
         await self.server.start()
+        metrics_server: asyncio.Server | None = None
+        if self.options.metrics is not None:
+            from ipmp.daemon.metrics import EngineMetrics
+
+            self.metrics = EngineMetrics(self.engine)
+            metrics_server = await self.metrics.serve(*self.options.metrics)
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._sighup)
@@ -177,6 +187,8 @@ class Daemon:
         for sub in self.subscribers:
             sub.finish()
         await self.server.close()
+        if metrics_server is not None:
+            metrics_server.close()
         self._persist()
         return 0
 
@@ -223,6 +235,8 @@ class Daemon:
     def _after_step(self) -> None:
         """After every dispatch: publish probes, then re-arm the timer."""
         records = self.engine.drain_probe_records()
+        if self.metrics is not None and records:
+            self.metrics.observe(records)
         if self.subscribers and records:
             alive = []
             for sub in self.subscribers:

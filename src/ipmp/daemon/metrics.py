@@ -1,0 +1,145 @@
+"""Prometheus metrics for ``in.mpathd --metrics ADDR:PORT``.
+
+Everything is read from the engine when a scrape arrives, inside the daemon's
+event loop: no thread ever looks at the engine while it changes.  Only the RTT
+histogram is fed as probes settle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ipmp.core.errors import IpmpError
+from ipmp.core.status import snapshot
+
+if TYPE_CHECKING:
+    from ipmp.core.engine import Engine
+
+try:
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+    from prometheus_client.registry import Collector
+except ImportError:  # pragma: no cover - depends on the installation
+    PROMETHEUS = False
+else:
+    PROMETHEUS = True
+
+RTT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+STATES = ("ok", "degraded", "failed", "offline", "unknown")
+
+
+class EngineMetrics:
+    """A registry whose collector reads the engine, plus the RTT histogram."""
+
+    def __init__(self, engine: Engine) -> None:
+        if not PROMETHEUS:
+            raise IpmpError(
+                "in.mpathd: --metrics needs the prometheus_client package "
+                "(pip install 'ipmp[metrics]')"
+            )
+        self.engine = engine
+        self.registry = CollectorRegistry()
+        self.registry.register(_Collector(engine))
+        self.rtt = Histogram(
+            "ipmp_probe_rtt_seconds",
+            "Round-trip time of answered probes",
+            ["interface", "family", "target"],
+            buckets=RTT_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe(self, records: list[dict[str, Any]]) -> None:
+        """Feed settled probe records (``Engine.drain_probe_records``)."""
+        for record in records:
+            if record["rtt_ms"] is not None:
+                self.rtt.labels(record["interface"], record["family"], record["target"]).observe(
+                    record["rtt_ms"] / 1000.0
+                )
+
+    def exposition(self) -> bytes:
+        return bytes(generate_latest(self.registry))
+
+    async def serve(self, host: str, port: int) -> asyncio.Server:
+        """A minimal HTTP/1.0 responder for GET /metrics, on the daemon's loop."""
+
+        async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                request = await asyncio.wait_for(reader.readline(), 5.0)
+                while (await asyncio.wait_for(reader.readline(), 5.0)) not in (b"\r\n", b"\n", b""):
+                    pass
+                parts = request.decode("latin-1").split()
+                if len(parts) >= 2 and parts[0] == "GET" and parts[1] in ("/", "/metrics"):
+                    body = self.exposition()
+                    head = "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                else:
+                    body = b"not found\n"
+                    head = "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n"
+                writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                await asyncio.wait_for(writer.drain(), 5.0)
+            except (TimeoutError, ConnectionError, UnicodeDecodeError, ValueError):
+                pass
+            finally:
+                writer.close()
+
+        try:
+            return await asyncio.start_server(respond, host, port)
+        except OSError as err:
+            raise IpmpError(f"in.mpathd: --metrics {host}:{port}: {err.strerror}") from None
+
+
+class _Collector(Collector):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Any]:
+        engine = self.engine
+        sent = CounterMetricFamily(
+            "ipmp_probes_sent", "Probes sent", labels=["interface", "family", "target"]
+        )
+        lost = CounterMetricFamily(
+            "ipmp_probes_lost", "Probes lost", labels=["interface", "family", "target"]
+        )
+        for (name, family), inst in sorted(engine.probes.items()):
+            for target in inst.targets:
+                sent.add_metric([name, family, target.address], target.sent)
+                lost.add_metric([name, family, target.address], target.lost)
+        yield sent
+        yield lost
+        snap = snapshot(engine)
+        iface = GaugeMetricFamily(
+            "ipmp_interface_state",
+            "1 for the interface's current state (ok, failed, offline, unknown)",
+            labels=["interface", "group", "state"],
+        )
+        active = GaugeMetricFamily(
+            "ipmp_interface_active", "1 if the interface carries data", labels=["interface"]
+        )
+        for row in snap["interfaces"]:
+            for state in ("ok", "failed", "offline", "unknown"):
+                iface.add_metric([row["interface"], row["group"], state], row["state"] == state)
+            active.add_metric([row["interface"]], 1.0 if row["active"] else 0.0)
+        yield iface
+        yield active
+        group = GaugeMetricFamily(
+            "ipmp_group_state", "1 for the group's current state", labels=["group", "state"]
+        )
+        fdt = GaugeMetricFamily(
+            "ipmp_group_fdt_seconds", "The group's failure detection time", labels=["group"]
+        )
+        for row in snap["groups"]:
+            for state in ("ok", "degraded", "failed"):
+                group.add_metric([row["group"], state], row["state"] == state)
+            if row["fdt_ms"] is not None:
+                fdt.add_metric([row["group"]], row["fdt_ms"] / 1000.0)
+        yield group
+        yield fdt
+        for key, help_text in (
+            ("failovers", "Failovers carried out"),
+            ("failbacks", "Failbacks carried out"),
+            ("group_failures", "Group failures declared"),
+        ):
+            counter = CounterMetricFamily(f"ipmp_{key}", help_text)
+            counter.add_metric([], engine.counters[key])
+            yield counter
