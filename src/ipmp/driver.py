@@ -10,14 +10,23 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from ipmp.core.actions import Action, Log, SendProbe
 from ipmp.core.engine import Engine
-from ipmp.core.events import ActionFailed, Event
+from ipmp.core.events import ActionCompleted, ActionFailed, Event
 from ipmp.stack import Stack
 
 LogSink = Callable[[float, Log], None]
 Persist = Callable[[], None]
+
+
+@dataclass
+class Report:
+    """The outcome of carrying out a batch of actions."""
+
+    completed: list[Action] = field(default_factory=list)
+    failed: list[ActionFailed] = field(default_factory=list)
 
 
 def _no_log(now: float, log: Log) -> None:
@@ -45,21 +54,24 @@ class Driver:
         self.on_log = on_log
         self.persist = persist
 
-    def execute(self, actions: Sequence[Action], now: float) -> list[ActionFailed]:
+    def execute(self, actions: Sequence[Action], now: float) -> Report:
         """Carry out actions; feed their outcomes back until nothing is left.
 
-        Returns the kernel steps that failed (the engine was told of each).
+        Returns which kernel steps completed and which failed (the engine was
+        told of each), so that a request can be undone step by step.
         """
-        failures: list[ActionFailed] = []
+        report = Report()
         pending: deque[Action] = deque()
         self._queue(pending, actions, now)
         while pending:
             action = pending.popleft()
             for event in self.stack.execute(action, now):
                 if isinstance(event, ActionFailed):
-                    failures.append(event)
+                    report.failed.append(event)
+                elif isinstance(event, ActionCompleted):
+                    report.completed.append(event.action)
                 self._queue(pending, self.engine.handle(event), now)
-        return failures
+        return report
 
     def _queue(self, pending: deque[Action], actions: Sequence[Action], now: float) -> None:
         changes = False

@@ -62,7 +62,7 @@ from ipmp.core.model import HostTable, Instance, LogicalInterface, Nic, link_loc
 from ipmp.core.mpathd_config import MpathdConfig
 from ipmp.core.persist import table_to_state
 from ipmp.core.probing import ProbeInstance, Target, TargetState
-from ipmp.core.reconcile import reconcile
+from ipmp.core.reconcile import reconcile, undo_actions
 from ipmp.core.types import FAMILIES, Family, RandomSource
 
 MINUTE = 60.0
@@ -100,6 +100,14 @@ class Tracking:
     repair_not_before: float = 0.0
     failed_by_probes: bool = False
     subnet_warned: bool = False
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The engine's configuration at one moment, to return to if a request fails."""
+
+    table: HostTable
+    detached: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -563,10 +571,19 @@ class Engine:
         actions.append(_log(f"{nic.name} has been attached", LOG_INFO))
         return actions + self._sync(now) + self._evaluate(now, {nic.name})
 
-    def rollback(self, saved: HostTable, now: float) -> list[Action]:
-        """Put the table back as ``saved`` (a step of a request failed in the kernel)."""
-        before, self.table = self.table, saved
-        return reconcile(before, self.table) + self._sync(now)
+    def checkpoint(self) -> Checkpoint:
+        """What ``rollback`` needs to undo an administrative request."""
+        return Checkpoint(self.table.clone(), frozenset(self.detached))
+
+    def rollback(self, saved: Checkpoint, done: Sequence[Action], now: float) -> list[Action]:
+        """A kernel step of a request failed: take back the steps ``done`` and the state.
+
+        The undo is derived from what the kernel actually did, not from the
+        table, which assumed every step would succeed.
+        """
+        self.table = saved.table.clone()
+        self.detached = set(saved.detached)
+        return undo_actions(done, saved.table) + self._sync(now)
 
     def reload(self, config: MpathdConfig, now: float) -> list[Action]:
         """Apply a reread /etc/default/mpathd, keeping targets, RTTs and states."""

@@ -7,6 +7,7 @@ every change, so the stack always ends up holding exactly what the table says.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ipmp.core.actions import (
@@ -123,3 +124,69 @@ def reconcile(old: HostTable, new: HostTable) -> list[Action]:
     actions += moves + adds + updates
     actions += [UnplumbInterface(name, fam) for name, fam in sorted(was_plumbed - now_plumbed)]
     return actions
+
+
+def undo_actions(done: Sequence[Action], before: HostTable) -> list[Action]:
+    """The kernel actions that take back ``done`` (newest first).
+
+    ``before`` is the table as it was before ``done`` began: it says what an
+    unplumbed interface held, so that undoing the unplumb restores it all.
+    """
+    kernel = kernel_addresses(before)
+    undo: list[Action] = []
+    for action in reversed(done):
+        if isinstance(action, AddAddress):
+            undo.append(
+                RemoveAddress(
+                    action.ifname, action.family, action.unit, action.address, action.prefixlen
+                )
+            )
+        elif isinstance(action, RemoveAddress):
+            old = kernel.get((action.family, action.address))
+            if old is not None:
+                undo.append(_add(action.family, action.address, old))
+        elif isinstance(action, MoveAddress):
+            undo.append(
+                MoveAddress(
+                    action.family,
+                    action.address,
+                    action.prefixlen,
+                    action.broadcast,
+                    action.to_if,
+                    action.to_unit,
+                    action.from_if,
+                    action.from_unit,
+                    action.up,
+                    action.deprecated,
+                )
+            )
+        elif isinstance(action, UpdateAddress):
+            old = kernel.get((action.family, action.address))
+            if old is not None:
+                undo.append(
+                    UpdateAddress(
+                        action.ifname,
+                        action.family,
+                        action.unit,
+                        action.address,
+                        old.prefixlen,
+                        old.up,
+                        old.deprecated,
+                    )
+                )
+        elif isinstance(action, PlumbInterface):
+            undo.append(UnplumbInterface(action.name, action.family))
+        elif isinstance(action, UnplumbInterface):
+            undo.append(PlumbInterface(action.name, action.family))
+            undo.extend(
+                _add(family, address, old)
+                for (family, address), old in sorted(kernel.items())
+                if family == action.family and old.ifname == action.name
+            )
+    return undo
+
+
+def _add(family: Family, address: str, old: KernelAddress) -> AddAddress:
+    return AddAddress(
+        old.ifname, family, old.unit, address, old.prefixlen, old.broadcast, old.up, old.deprecated
+    )

@@ -338,7 +338,7 @@ class Daemon:
 
     def _admin(self, op: str, name: str, force: bool, now: float) -> Any:
         """offline/online/DR: all or nothing; a kernel step that fails is rolled back."""
-        before = self.engine.table.clone()
+        before = self.engine.checkpoint()
         if op == "offline":
             actions = self.engine.offline(name, now)
         elif op == "online":
@@ -347,11 +347,12 @@ class Daemon:
             actions = self.engine.dr_detach(name, force, now)
         else:
             actions = self.engine.dr_attach(name, now)
-        failed = self.driver.execute(actions, now)
-        if failed:
-            self.driver.execute(self.engine.rollback(before, now), now)
+        report = self.driver.execute(actions, now)
+        if report.failed:
+            self.driver.execute(self.engine.rollback(before, report.completed, now), now)
             raise IpmpError(
-                f"{op} {name} failed: {failed[0].reason}; the previous configuration is restored"
+                f"{op} {name} failed: {report.failed[0].reason}; "
+                "the previous configuration is restored"
             )
         return {}
 

@@ -1,0 +1,79 @@
+"""The daemon's request handling, driven in-process (no socket): rollback and privileges."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ipmp.core.actions import Action, UnplumbInterface
+from ipmp.core.errors import IpmpError
+from ipmp.core.events import ActionFailed, Event
+from ipmp.daemon.control import Peer, Request
+from ipmp.daemon.daemon import Daemon, DaemonOptions
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "ipmp" / "examples"
+ROOT = Peer(pid=1, uid=0, gid=0, privileged=True)
+NOBODY = Peer(pid=2, uid=65534, gid=65534, privileged=False)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    loop = asyncio.new_event_loop()
+    d = Daemon(DaemonOptions(root=tmp_path, sim=EXAMPLES / "active-active.toml", foreground=True))
+    d._loop = loop
+    d._start_engine(loop.time())
+    yield d
+    loop.close()
+
+
+def request(d: Daemon, op: str, peer: Peer = ROOT, **args: object) -> object:
+    return d.handle(Request(id=1, op=op, args=dict(args)), peer)
+
+
+def test_a_failing_kernel_step_rolls_dr_detach_back(daemon: Daemon) -> None:
+    assert daemon.sim is not None
+    host = daemon.sim.host
+    original = host.execute
+
+    def refuse_unplumb(action: Action, now: float) -> list[Event]:
+        if isinstance(action, UnplumbInterface):
+            return [ActionFailed(now, action, "device busy")]
+        return original(action, now)
+
+    before = repr(daemon.engine.table)
+    kernel = sorted(map(repr, host.addresses()))
+    host.execute = refuse_unplumb  # type: ignore[method-assign]
+    with pytest.raises(IpmpError, match="dr_detach hme1 failed: device busy; the previous"):
+        request(daemon, "dr_detach", interface="hme1")
+    host.execute = original  # type: ignore[method-assign]
+    assert repr(daemon.engine.table) == before
+    assert sorted(map(repr, host.addresses())) == kernel
+    assert "hme1" not in daemon.engine.detached
+
+
+def test_reads_are_open_and_changes_are_not(daemon: Daemon) -> None:
+    assert "hme0: flags=" in request(daemon, "ifconfig", NOBODY, argv=["hme0"])["output"]  # type: ignore[index]
+    assert request(daemon, "snapshot", NOBODY)["version"] == 1  # type: ignore[index]
+    for op, args in (
+        ("offline", {"interface": "hme0"}),
+        ("ifconfig", {"argv": ["hme0", "down"]}),
+        ("sim", {"command": ["link", "hme0", "down"]}),
+        ("reload", {}),
+    ):
+        with pytest.raises(IpmpError, match=f"{op}: permission denied"):
+            request(daemon, op, NOBODY, **args)
+
+
+def test_malformed_arguments_are_refused_in_one_line(daemon: Daemon) -> None:
+    for op, args, message in (
+        ("ifconfig", {"argv": "hme0"}, "argv must be a list of strings"),
+        ("offline", {"interface": 3}, "interface must be a string"),
+        ("sim", {"command": ["link", "hme0"]}, "expected 2 arguments"),
+        ("sim", {"command": ["loss", "hme0", "200"]}, "percentage from 0 to 100"),
+        ("nosuch", {}, "unknown operation 'nosuch'"),
+    ):
+        with pytest.raises(IpmpError, match=message):
+            request(daemon, op, **args)
