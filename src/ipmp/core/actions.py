@@ -57,6 +57,8 @@ class AddAddress:
 
     An address that is not ``up`` exists but does not answer or send;
     ``deprecated`` addresses are never chosen as a source by the stack.
+    ``test`` marks a test address (NOFAILOVER): the stack keeps it out of
+    ordinary traffic when it is also deprecated.
     """
 
     ifname: str
@@ -67,6 +69,7 @@ class AddAddress:
     broadcast: str
     up: bool
     deprecated: bool
+    test: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class UpdateAddress:
     prefixlen: int
     up: bool
     deprecated: bool
+    test: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,24 @@ class AnnounceAddress:
 
 
 @dataclass(frozen=True)
+class PrepareInterface:
+    """``ifname`` joined a group: give it the kernel settings a member needs.
+
+    On Linux: arp_ignore=1, arp_announce=2, rp_filter=2, promote_secondaries=1
+    (linux-peers §6.4), remembering the old values.
+    """
+
+    ifname: str
+
+
+@dataclass(frozen=True)
+class ReleaseInterface:
+    """``ifname`` left IPMP: put back the settings ``PrepareInterface`` changed."""
+
+    ifname: str
+
+
+@dataclass(frozen=True)
 class SendProbe:
     """Send one ICMP (v6) echo request from ``source`` on ``ifname`` to ``target``.
 
@@ -152,6 +174,8 @@ Action = (
     | UpdateAddress
     | MoveAddress
     | AnnounceAddress
+    | PrepareInterface
+    | ReleaseInterface
     | SendProbe
 )
 

@@ -15,7 +15,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipmp.core.actions import LOG_ERR, LOG_INFO, LOG_WARNING, Action, Log, RemoveAddress
+from ipmp.core.actions import (
+    LOG_ERR,
+    LOG_INFO,
+    LOG_WARNING,
+    Action,
+    Log,
+    PrepareInterface,
+    ReleaseInterface,
+    RemoveAddress,
+)
 from ipmp.core.constants import (
     EXCEPTION_FACTOR,
     IF_SCAN_INTERVAL,
@@ -44,6 +53,7 @@ from ipmp.core.events import (
     ProbeReplyReceived,
     Route,
     RoutesChanged,
+    SettingsChanged,
 )
 from ipmp.core.failover import (
     choose_destination,
@@ -160,6 +170,7 @@ class Engine:
         self.next_scan: float | None = None
         self.found: AddressesFound | None = None
         self.detached: set[str] = set()
+        self.prepared: set[str] = set()
         self.counters: dict[str, int] = {"failovers": 0, "failbacks": 0, "group_failures": 0}
         self.hardware_present: dict[str, bool] = {}
         self._now = float("-inf")
@@ -194,6 +205,13 @@ class Engine:
         elif isinstance(event, AddressesFound):
             self.found = event
             actions = []
+        elif isinstance(event, SettingsChanged):
+            verb = "restored" if event.restored else "set"
+            actions = (
+                [_log(f"{event.ifname}: {verb} {', '.join(event.changes)}", LOG_INFO)]
+                if event.changes
+                else []
+            )
         elif isinstance(event, ActionFailed):
             actions = [_log(f"{type(event.action).__name__} failed: {event.reason}", LOG_INFO)]
         elif isinstance(event, ActionCompleted):
@@ -762,6 +780,21 @@ class Engine:
         stale = [key for key in self.probes if key[0] not in self.table.nics]
         for key in stale:
             del self.probes[key]
+        return actions + self._prepare_members()
+
+    def _prepare_members(self) -> list[Action]:
+        """Kernel settings for group members: set on joining, restored on leaving."""
+        want = {
+            name
+            for name in self.tracking
+            if (nic := self.table.nics.get(name)) is not None and nic.group and nic.present
+        }
+        actions: list[Action] = [PrepareInterface(name) for name in sorted(want - self.prepared)]
+        for name in sorted(self.prepared - want):
+            nic = self.table.nics.get(name)
+            if nic is not None and nic.present:
+                actions.append(ReleaseInterface(name))
+        self.prepared = want
         return actions
 
     def _sync_instance(self, nic: Nic, family: Family, now: float) -> list[Action]:

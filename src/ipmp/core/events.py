@@ -127,6 +127,19 @@ class AddressesFound:
 
 
 @dataclass(frozen=True)
+class SettingsChanged:
+    """The stack changed (or restored) kernel settings of ``ifname``.
+
+    ``changes`` reads like ``net.ipv4.conf.eth0.arp_ignore=1 (was 0)``.
+    """
+
+    now: float
+    ifname: str
+    changes: tuple[str, ...]
+    restored: bool = False
+
+
+@dataclass(frozen=True)
 class ActionFailed:
     """The stack could not carry out ``action``; ``reason`` says why."""
 
@@ -151,6 +164,7 @@ Event = (
     | RoutesChanged
     | AddressesFound
     | ProbeReplyReceived
+    | SettingsChanged
     | ActionFailed
     | ActionCompleted
 )

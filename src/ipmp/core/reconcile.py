@@ -34,6 +34,7 @@ class KernelAddress:
     broadcast: str
     up: bool
     deprecated: bool
+    test: bool = False
 
 
 def kernel_addresses(table: HostTable) -> dict[tuple[Family, str], KernelAddress]:
@@ -50,7 +51,7 @@ def kernel_addresses(table: HostTable) -> dict[tuple[Family, str], KernelAddress
             if li.placeholder or li.unspecified:
                 continue
             out[(li.family, li.address)] = KernelAddress(
-                nic.name, li.unit, li.prefixlen, li.broadcast, li.up, li.deprecated
+                nic.name, li.unit, li.prefixlen, li.broadcast, li.up, li.deprecated, li.nofailover
             )
     return out
 
@@ -90,6 +91,7 @@ def reconcile(old: HostTable, new: HostTable) -> list[Action]:
                     new_addr.broadcast,
                     new_addr.up,
                     new_addr.deprecated,
+                    new_addr.test,
                 )
             )
         elif (old_addr.ifname, old_addr.unit) != (new_addr.ifname, new_addr.unit):
@@ -119,6 +121,7 @@ def reconcile(old: HostTable, new: HostTable) -> list[Action]:
                     new_addr.prefixlen,
                     new_addr.up,
                     new_addr.deprecated,
+                    new_addr.test,
                 )
             )
     actions += moves + adds + updates
@@ -172,6 +175,7 @@ def undo_actions(done: Sequence[Action], before: HostTable) -> list[Action]:
                         old.prefixlen,
                         old.up,
                         old.deprecated,
+                        old.test,
                     )
                 )
         elif isinstance(action, PlumbInterface):
@@ -188,5 +192,13 @@ def undo_actions(done: Sequence[Action], before: HostTable) -> list[Action]:
 
 def _add(family: Family, address: str, old: KernelAddress) -> AddAddress:
     return AddAddress(
-        old.ifname, family, old.unit, address, old.prefixlen, old.broadcast, old.up, old.deprecated
+        old.ifname,
+        family,
+        old.unit,
+        address,
+        old.prefixlen,
+        old.broadcast,
+        old.up,
+        old.deprecated,
+        old.test,
     )

@@ -18,7 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ipmp.core.actions import LOG_ERR, LOG_INFO, Action, AnnounceAddress, Log, SendProbe
+from ipmp.core.actions import (
+    LOG_ERR,
+    LOG_INFO,
+    Action,
+    AddAddress,
+    Log,
+    MoveAddress,
+    PlumbInterface,
+    RemoveAddress,
+    UnplumbInterface,
+    UpdateAddress,
+)
 from ipmp.core.engine import Engine
 from ipmp.core.errors import IpmpError
 from ipmp.core.events import Event
@@ -63,6 +74,14 @@ def sim_world_path(root: Path) -> Path:
     return root / "run" / "ipmp" / "sim-world.json"
 
 
+ADDRESS_ACTIONS = (
+    PlumbInterface,
+    UnplumbInterface,
+    AddAddress,
+    RemoveAddress,
+    UpdateAddress,
+    MoveAddress,
+)
 CRASH_AFTER_ENV = "IPMP_SIM_CRASH_AFTER"
 """Fault injection for crash tests: SIGKILL the daemon after this many kernel
 actions on the simulated host (each one saved first, as a kernel would hold it)."""
@@ -86,7 +105,7 @@ class _SavedSimHost:
 
     def execute(self, action: Action, now: float) -> list[Event]:
         events = self.host.execute(action, now)
-        if not isinstance(action, SendProbe | AnnounceAddress):
+        if isinstance(action, ADDRESS_ACTIONS):
             self.save()
             self.kernel_actions += 1
             if self.crash_after is not None and self.kernel_actions >= self.crash_after:

@@ -38,6 +38,8 @@ from ipmp.core.actions import (
     Log,
     MoveAddress,
     PlumbInterface,
+    PrepareInterface,
+    ReleaseInterface,
     RemoveAddress,
     SendProbe,
     UnplumbInterface,
@@ -329,6 +331,8 @@ class SimHost:
                     self._move(action)
                 case AnnounceAddress():
                     self._announce(action, now)
+                case PrepareInterface() | ReleaseInterface():
+                    self._present_nic(action.ifname)  # Solaris needs no extra settings
                 case _:
                     assert_never(action)
         except _Refused as refused:
