@@ -334,3 +334,23 @@ def test_slow_targets_raise_fdt_and_fast_ones_lower_it_again() -> None:
     assert improved[0].time - raised >= 60
     assert improved[-1].message.endswith('for group "test"')
     assert group.interval_ms == 142
+
+
+def test_restore_of_a_consistent_kernel_changes_nothing() -> None:
+    import random
+
+    from ipmp.core.actions import Log, SendProbe
+    from ipmp.core.engine import Engine
+    from ipmp.core.persist import table_from_state, table_to_state
+
+    runner = settle(boot("active-standby"))
+    runner.apply(lambda host, now: host.set_link("hme0", False, now))
+    saved = table_from_state(table_to_state(runner.engine.table))
+    engine = Engine(runner.engine.config, random.Random(2))
+    for event in runner.host.start(runner.now):
+        engine.handle(event)
+    actions = engine.restore(saved, [], runner.now)
+    kernel = [a for a in actions if not isinstance(a, Log | SendProbe)]
+    assert [type(a).__name__ for a in kernel] == ["PrepareInterface", "PrepareInterface"]
+    assert engine.table.nics["hme0"].failed
+    assert where(runner, "192.168.85.19") == "hme1:1"

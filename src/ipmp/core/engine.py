@@ -63,7 +63,7 @@ from ipmp.core.failover import (
     move_addresses,
     pending_failback,
 )
-from ipmp.core.flags import IFF_DEPRECATED, IFF_UP
+from ipmp.core.flags import IFF_DEPRECATED, IFF_NOFAILOVER, IFF_UP
 from ipmp.core.hostname_files import HostnameFile
 from ipmp.core.ifconfig_apply import ApplyContext, apply_ifconfig
 from ipmp.core.ifconfig_format import format_all, format_interface
@@ -374,6 +374,9 @@ class Engine:
                 continue
             inst = holder.instances.setdefault(family, Instance(family))
             flags = (IFF_UP if keep.up else 0) | (IFF_DEPRECATED if keep.deprecated else 0)
+            if home is not None:
+                # The kernel does not know which addresses are test addresses.
+                flags |= home[1].flags & IFF_NOFAILOVER
             li = LogicalInterface(
                 family,
                 keep.unit,
