@@ -49,6 +49,7 @@ from ipmp.stack import Stack
 
 if TYPE_CHECKING:
     from ipmp.daemon.metrics import EngineMetrics
+    from ipmp.linux.stack import LinuxStack
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class Daemon:
         self.logger = make_logger(options.foreground, options.debug)
         self.config = read_root(self.root) if options.sim is None else None
         self.sim: _SavedSimHost | None = None
+        self.linux: LinuxStack | None = None
         if options.sim is not None:
             topology = load_topology(options.sim)
             write_etc(topology, self.root)  # what the administrator wrote wins
@@ -142,9 +144,10 @@ class Daemon:
                 host.restore_world(saved_world)
             stack: Stack = self.sim
         else:
-            raise IpmpError(
-                "in.mpathd: the Linux stack is not available yet; run with --sim TOPOLOGY"
-            )
+            from ipmp.linux.stack import LinuxStack
+
+            self.linux = LinuxStack()
+            stack = self.linux
         assert self.config is not None
         seed = options.seed if options.seed is not None else os.getpid()
         self.engine = Engine(
@@ -157,6 +160,7 @@ class Daemon:
         self.driver = Driver(self.engine, stack, on_log=self._log, persist=self._persist)
         self.subscribers: list[Subscription] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._poked = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self.server: ControlServer | None = None
@@ -172,6 +176,9 @@ class Daemon:
         self._stop = asyncio.Event()
         for message in self.config.messages if self.config else []:
             self._log(loop.time(), message)
+        if self.linux is not None:
+            await self.linux.open()
+            self.linux.notify = self._poke
         self._start_engine(loop.time())
         # Mode 0666: everyone may read (ipmpstat, ifconfig status); changes are
         # checked per request against the peer's credentials (SO_PEERCRED).
@@ -208,6 +215,8 @@ class Daemon:
         await self.server.close()
         if metrics_server is not None:
             metrics_server.close()
+        if self.linux is not None:
+            await self.linux.close()
         self._persist()
         return 0
 
@@ -245,9 +254,18 @@ class Daemon:
         if due is not None:
             self._timer = self._loop.call_at(due, self._fire)
 
+    def _poke(self) -> None:
+        """The stack has events to deliver: run them soon, from the loop."""
+        if not self._poked and self._loop is not None:
+            self._poked = True
+            self._loop.call_soon(self._fire)
+
     def _fire(self) -> None:
         assert self._loop is not None
+        if self._timer is not None:
+            self._timer.cancel()
         self._timer = None
+        self._poked = False
         self.driver.wake(self._loop.time())
         self._after_step()
 

@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-d", action="store_true", help="debug: log to stderr instead of syslog")
     parser.add_argument("--sim", type=Path, help="drive the simulated host of this topology")
+    parser.add_argument(
+        "--linux", action="store_true", help="drive this host's interfaces (the default)"
+    )
     parser.add_argument("--root", type=Path, help="configuration root (default $IPMP_ROOT or /)")
     parser.add_argument("--group", help="group whose members may change the configuration")
     parser.add_argument("--seed", type=int, help="seed of the probe jitter (default: the pid)")

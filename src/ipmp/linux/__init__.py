@@ -1,0 +1,1 @@
+"""The Linux stack: pyroute2 netlink, raw ICMP probes, gratuitous ARP and unsolicited NA."""

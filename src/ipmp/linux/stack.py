@@ -1,0 +1,690 @@
+"""The Linux stack: the engine's actions carried out on a real host.
+
+Netlink through pyroute2's ``AsyncIPRoute`` inside the daemon's loop (never the
+sync API: linux-peers §5.0).  The ``Stack`` protocol is synchronous, so address
+changes are queued to one worker task that performs them in order and reports
+each outcome as an event; link, address and route events arrive from a second
+netlink socket.  Probes, gratuitous ARP and unsolicited NA use plain sockets
+and go out at once.
+
+How Solaris state maps onto Linux (DESIGN.md):
+
+- a logical interface ``eth0:N`` is an IPv4 address labelled ``eth0:N``;
+- DEPRECATED is ``preferred_lft 0``;
+- a deprecated IPv4 test address is added as a /32 (so it is never the primary
+  address of its subnet and gets no prefix route) with a policy rule sending
+  its own traffic through a per-interface table: IPv4 source selection ignores
+  the deprecated flag (linux-peers §5.2), this keeps test addresses out of
+  ordinary traffic;
+- moved IPv6 addresses are added with NODAD so they are usable at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl import (
+    RTMGRP_IPV4_ROUTE,
+    RTMGRP_IPV6_ROUTE,
+    RTMGRP_LINK,
+)
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_LOOPBACK, IFF_RUNNING
+
+from ipmp.core.actions import (
+    Action,
+    AddAddress,
+    AnnounceAddress,
+    Log,
+    MoveAddress,
+    PlumbInterface,
+    PrepareInterface,
+    ReleaseInterface,
+    RemoveAddress,
+    SendProbe,
+    UnplumbInterface,
+    UpdateAddress,
+)
+from ipmp.core.errors import IpmpError
+from ipmp.core.events import (
+    ActionCompleted,
+    ActionFailed,
+    AddressesFound,
+    Event,
+    FoundAddress,
+    LinkCameUp,
+    LinkWentDown,
+    NicAppeared,
+    NicRemoved,
+    ProbeReplyReceived,
+    Route,
+    RoutesChanged,
+    SettingsChanged,
+)
+from ipmp.core.types import Family
+from ipmp.linux import packets
+
+TEST_TABLE_BASE = 10000
+"""Policy-routing table of interface index i: TEST_TABLE_BASE + i."""
+
+TEST_RULE_PRIORITY = 100
+ANNOUNCE_SCHEDULE = (0.0, 0.25, 1.0, 2.0)
+"""Seconds after a move at which the new interface announces the address."""
+
+MEMBER_SYSCTLS = (
+    ("arp_ignore", "1"),
+    ("arp_announce", "2"),
+    ("rp_filter", "2"),
+    ("promote_secondaries", "1"),
+)
+"""linux-peers §6.4: what a NIC sharing a subnet with its siblings needs."""
+
+ICMP6_FILTER = 1
+SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+ETH_P_ARP = 0x0806
+LINK_LOCAL_PREFIX = 10  # as Solaris prints it; Linux uses /64
+
+
+@dataclass
+class _Link:
+    name: str
+    index: int
+    mac: str
+    running: bool
+    kind: str
+
+
+@dataclass
+class _Configured:
+    """How an address was put into the kernel, to take it out the same way."""
+
+    ifname: str
+    family: Family
+    address: str
+    prefixlen: int
+    test_route: str = ""  # the subnet routed through the test table, if any
+
+
+@dataclass
+class LinuxStack:
+    """A ``Stack`` on the host's real interfaces (run it inside the daemon's loop)."""
+
+    sysctl_root: Path = Path("/proc/sys/net")
+    notify: Callable[[], None] | None = None
+    _pending: list[Event] = field(default_factory=list)
+    _links: dict[str, _Link] = field(default_factory=dict)
+    _inventory: list[Event] = field(default_factory=list)
+    _configured: dict[tuple[Family, str], _Configured] = field(default_factory=dict)
+    _down: dict[tuple[Family, str], AddAddress] = field(default_factory=dict)
+    _saved_sysctls: dict[str, list[tuple[Path, str]]] = field(default_factory=dict)
+    _probe_sockets: dict[tuple[str, Family], tuple[str, socket.socket]] = field(
+        default_factory=dict
+    )
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        """Connect to netlink, read the inventory, start the worker and the reader."""
+        self._loop = asyncio.get_running_loop()
+        self._ipr = AsyncIPRoute()
+        self._events = AsyncIPRoute()
+        await self._events.bind(RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE)
+        self._queue: asyncio.Queue[Action] = asyncio.Queue()
+        now = self._loop.time()
+        async for msg in await self._ipr.link("dump"):
+            link = self._link_of(msg)
+            if link is not None:
+                self._links[link.name] = link
+                self._inventory.append(self._appeared(link, now))
+        self._inventory.append(await self._found_addresses(now))
+        self._inventory.append(RoutesChanged(now, await self._routes()))
+        self._tasks = [
+            asyncio.create_task(self._worker()),
+            asyncio.create_task(self._reader()),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for _, sock in self._probe_sockets.values():
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self._probe_sockets.clear()
+        self._ipr.close()
+        self._events.close()
+
+    # ------------------------------------------------------------ the Stack protocol
+
+    def start(self, now: float) -> list[Event]:
+        return list(self._inventory)
+
+    def execute(self, action: Action, now: float) -> list[Event]:
+        if isinstance(action, Log):
+            raise ValueError("Log actions belong to the daemon, not to the stack")
+        if isinstance(action, SendProbe):
+            return [self._send_probe(action, now)]
+        if isinstance(action, AnnounceAddress):
+            return [self._announce(action, now)]
+        self._queue.put_nowait(action)  # carried out in order by the worker
+        return []
+
+    def next_due(self) -> float | None:
+        return float("-inf") if self._pending else None
+
+    def take_due(self, now: float) -> list[Event]:
+        events, self._pending = self._pending, []
+        return events
+
+    def _report(self, event: Event) -> None:
+        self._pending.append(event)
+        if self.notify is not None:
+            self.notify()
+
+    # ------------------------------------------------------------ inventory
+
+    def _link_of(self, msg: Any) -> _Link | None:
+        name = msg.get("ifname")
+        if not name or msg["flags"] & IFF_LOOPBACK:
+            return None
+        info = msg.get("linkinfo")
+        kind = (info.get("kind") if info is not None else None) or "eth"
+        mac = msg.get("address") or ""
+        return _Link(name, msg["index"], _solaris_mac(mac), bool(msg["flags"] & IFF_RUNNING), kind)
+
+    def _appeared(self, link: _Link, now: float) -> NicAppeared:
+        return NicAppeared(
+            now=now,
+            name=link.name,
+            index=link.index,
+            mac=link.mac,
+            media="ether",
+            mtu=1500,
+            link_up=link.running,
+            # Linux has no STREAMS: the same "modules" above every driver.
+            modules=("arp", "ip", link.kind),
+            device=link.name,
+            vlan=0,
+        )
+
+    async def _found_addresses(self, now: float) -> AddressesFound:
+        by_index = {link.index: link.name for link in self._links.values()}
+        test_routes = await self._test_routes()
+        found: list[FoundAddress] = []
+        plumbed: set[tuple[str, Family]] = set()
+        units: dict[tuple[str, Family], int] = {}
+        async for msg in await self._ipr.addr("dump"):
+            name = by_index.get(msg["index"])
+            if name is None:
+                continue
+            family: Family = "inet" if msg["family"] == socket.AF_INET else "inet6"
+            address = msg.get("address")
+            if address is None:
+                continue
+            address = str(ipaddress.ip_address(address))
+            plumbed.add((name, family))
+            prefixlen = int(msg["prefixlen"])
+            link_local = family == "inet6" and ipaddress.IPv6Address(address).is_link_local
+            if link_local:
+                unit, prefixlen = 0, LINK_LOCAL_PREFIX
+            else:
+                unit = self._unit_of(msg.get("label"), name, units, family)
+            if family == "inet" and prefixlen == 32 and address in test_routes:
+                subnet = test_routes[address]
+                prefixlen = int(subnet.split("/")[1])
+                self._configured[(family, address)] = _Configured(name, family, address, 32, subnet)
+            else:
+                self._configured[(family, address)] = _Configured(name, family, address, prefixlen)
+            cache = msg.get("cacheinfo") or {}
+            deprecated = cache.get("ifa_preferred", 1) == 0
+            broadcast = msg.get("broadcast") or ""
+            found.append(
+                FoundAddress(name, family, unit, address, prefixlen, broadcast, True, deprecated)
+            )
+        return AddressesFound(now, tuple(sorted(plumbed)), tuple(found))
+
+    @staticmethod
+    def _unit_of(
+        label: str | None, name: str, units: dict[tuple[str, Family], int], family: Family
+    ) -> int:
+        if family == "inet" and label and label.startswith(f"{name}:"):
+            suffix = label.split(":", 1)[1]
+            if suffix.isdigit():
+                return int(suffix)
+        if family == "inet" and label == name and (name, family) not in units:
+            units[(name, family)] = 0
+            return 0
+        unit = units.get((name, family), -1) + 1
+        units[(name, family)] = unit
+        return unit
+
+    async def _test_routes(self) -> dict[str, str]:
+        """Test addresses we configured earlier: address -> subnet routed for its probes."""
+        out: dict[str, str] = {}
+        async for msg in await self._ipr.route("dump", family=socket.AF_INET):
+            table = msg.get("table") or 0
+            src = msg.get("prefsrc")
+            if table >= TEST_TABLE_BASE and src and msg.get("dst"):
+                out[src] = f"{msg.get('dst')}/{msg['dst_len']}"
+        return out
+
+    async def _routes(self) -> tuple[Route, ...]:
+        by_index = {link.index: link.name for link in self._links.values()}
+        routes: list[Route] = []
+        for family, fam in ((socket.AF_INET, "inet"), (socket.AF_INET6, "inet6")):
+            async for msg in await self._ipr.route("dump", family=family):
+                if msg.get("table") not in (254, None):
+                    continue
+                gateway = msg.get("gateway")
+                dst = msg.get("dst") or ("0.0.0.0" if fam == "inet" else "::")
+                ifname = by_index.get(msg.get("oif") or 0, "")
+                routes.append(
+                    Route(
+                        "inet" if fam == "inet" else "inet6",
+                        dst,
+                        msg["dst_len"],
+                        gateway or "",
+                        ifname,
+                    )
+                )
+        return tuple(routes)
+
+    # ------------------------------------------------------------ events from the kernel
+
+    async def _reader(self) -> None:
+        while True:
+            routes_changed = False
+            async for msg in self._events.get():
+                event = msg.get("event")
+                if event == "RTM_NEWLINK":
+                    self._link_changed(msg)
+                elif event == "RTM_DELLINK":
+                    name = msg.get("ifname")
+                    if name in self._links:
+                        del self._links[name]
+                        self._report(NicRemoved(self._loop.time(), name))
+                elif event in ("RTM_NEWROUTE", "RTM_DELROUTE"):
+                    routes_changed = True
+            if routes_changed:
+                self._report(RoutesChanged(self._loop.time(), await self._routes()))
+
+    def _link_changed(self, msg: Any) -> None:
+        link = self._link_of(msg)
+        if link is None:
+            return
+        now = self._loop.time()
+        old = self._links.get(link.name)
+        self._links[link.name] = link
+        if old is None or old.index != link.index:
+            self._report(self._appeared(link, now))
+        elif old.running and not link.running:
+            self._report(LinkWentDown(now, link.name))
+        elif link.running and not old.running:
+            self._report(LinkCameUp(now, link.name))
+
+    # ------------------------------------------------------------ kernel changes, in order
+
+    async def _worker(self) -> None:
+        while True:
+            action = await self._queue.get()
+            now = self._loop.time()
+            try:
+                event = await self._carry_out(action)
+            except (NetlinkError, OSError, IpmpError, ValueError) as err:
+                event = ActionFailed(now, action, _describe(err))
+            self._report(event if event is not None else ActionCompleted(self._loop.time(), action))
+
+    async def _carry_out(self, action: Action) -> Event | None:
+        if isinstance(action, AddAddress):
+            await self._add(action)
+        elif isinstance(action, RemoveAddress):
+            await self._remove(action.family, action.address)
+        elif isinstance(action, UpdateAddress):
+            await self._remove(action.family, action.address)
+            await self._add(
+                AddAddress(
+                    action.ifname,
+                    action.family,
+                    action.unit,
+                    action.address,
+                    action.prefixlen,
+                    _broadcast(action.family, action.address, action.prefixlen),
+                    action.up,
+                    action.deprecated,
+                    action.test,
+                )
+            )
+        elif isinstance(action, MoveAddress):
+            # Add on the new interface first: the address is never absent.
+            key = (action.family, action.address)
+            new = await self._install(
+                AddAddress(
+                    action.to_if,
+                    action.family,
+                    action.to_unit,
+                    action.address,
+                    action.prefixlen,
+                    action.broadcast,
+                    action.up,
+                    action.deprecated,
+                    False,
+                )
+            )
+            old = self._configured.pop(key, None)
+            if old is not None and old.ifname != action.to_if:
+                await self._delete(old)
+            if new is not None:
+                self._configured[key] = new
+        elif isinstance(action, PlumbInterface):
+            await self._plumb(action)
+        elif isinstance(action, UnplumbInterface):
+            await self._unplumb(action)
+        elif isinstance(action, PrepareInterface):
+            return self._prepare(action.ifname)
+        elif isinstance(action, ReleaseInterface):
+            return self._release(action.ifname)
+        return None
+
+    def _index(self, name: str) -> int:
+        link = self._links.get(name)
+        if link is None:
+            raise IpmpError(f"{name}: no such interface")
+        return link.index
+
+    async def _add(self, action: AddAddress) -> None:
+        record = await self._install(action)
+        if record is not None:
+            self._configured[(action.family, action.address)] = record
+
+    async def _install(self, action: AddAddress) -> _Configured | None:
+        """Put one address into the kernel; return how, or None if it is down."""
+        key = (action.family, action.address)
+        if not action.up:
+            self._down[key] = action  # Linux has no "down" address: kept aside
+            return None
+        self._down.pop(key, None)
+        index = self._index(action.ifname)
+        if action.family == "inet6" and ipaddress.IPv6Address(action.address).is_link_local:
+            # The kernel made it when IPv6 came up on the interface.
+            return _Configured(action.ifname, "inet6", action.address, 64)
+        lifetime = {"preferred_lft": 0} if action.deprecated else {}
+        if action.family == "inet":
+            label = action.ifname if action.unit == 0 else f"{action.ifname}:{action.unit}"
+            if len(label) > 15:
+                raise IpmpError(f"{label}: logical interface names are at most 15 characters")
+            isolated = action.test and action.deprecated
+            prefixlen = 32 if isolated else action.prefixlen
+            await self._netlink_add(
+                index=index,
+                address=action.address,
+                prefixlen=prefixlen,
+                label=label,
+                broadcast=action.broadcast or None,
+                **lifetime,
+            )
+            record = _Configured(action.ifname, "inet", action.address, prefixlen)
+            if isolated:
+                record.test_route = await self._route_test_address(action, index)
+        else:
+            await self._netlink_add(
+                index=index,
+                address=action.address,
+                prefixlen=action.prefixlen,
+                flags=IFA_F_NODAD,
+                **lifetime,
+            )
+            record = _Configured(action.ifname, "inet6", action.address, action.prefixlen)
+        return record
+
+    async def _netlink_add(self, **args: Any) -> None:
+        args = {k: v for k, v in args.items() if v is not None}
+        try:
+            await self._ipr.addr("add", **args)
+        except NetlinkError as err:
+            if err.code != errno.EEXIST:
+                raise
+
+    async def _route_test_address(self, action: AddAddress, index: int) -> str:
+        """Probes from a /32 test address find their subnet through their own table."""
+        subnet = str(ipaddress.ip_interface(f"{action.address}/{action.prefixlen}").network)
+        table = TEST_TABLE_BASE + index
+        with contextlib.suppress(NetlinkError):
+            await self._ipr.route(
+                "replace", dst=subnet, oif=index, table=table, scope=253, prefsrc=action.address
+            )
+        with contextlib.suppress(NetlinkError):
+            await self._ipr.rule(
+                "add",
+                src=action.address,
+                src_len=32,
+                table=table,
+                priority=TEST_RULE_PRIORITY,
+                family=socket.AF_INET,
+            )
+        return subnet
+
+    async def _remove(self, family: Family, address: str) -> None:
+        self._down.pop((family, address), None)
+        record = self._configured.pop((family, address), None)
+        if record is None:
+            return
+        await self._delete(record)
+
+    async def _delete(self, record: _Configured) -> None:
+        if record.family == "inet6" and ipaddress.IPv6Address(record.address).is_link_local:
+            return
+        link = self._links.get(record.ifname)
+        if link is None:
+            return  # the interface is gone, and its addresses with it
+        try:
+            await self._ipr.addr(
+                "del", index=link.index, address=record.address, prefixlen=record.prefixlen
+            )
+        except NetlinkError as err:
+            if err.code not in (errno.EADDRNOTAVAIL, errno.ENOENT, errno.ENODEV):
+                raise
+        if record.test_route:
+            table = TEST_TABLE_BASE + link.index
+            with contextlib.suppress(NetlinkError):
+                await self._ipr.rule(
+                    "del",
+                    src=record.address,
+                    src_len=32,
+                    table=table,
+                    priority=TEST_RULE_PRIORITY,
+                    family=socket.AF_INET,
+                )
+            with contextlib.suppress(NetlinkError):
+                await self._ipr.route("del", dst=record.test_route, oif=link.index, table=table)
+
+    async def _plumb(self, action: PlumbInterface) -> None:
+        index = self._index(action.name)
+        if action.family == "inet6":
+            self._write_sysctl(
+                self.sysctl_root / "ipv6" / "conf" / action.name / "disable_ipv6", "0"
+            )
+        await self._ipr.link("set", index=index, state="up")
+
+    async def _unplumb(self, action: UnplumbInterface) -> None:
+        for key, record in list(self._configured.items()):
+            if record.ifname == action.name and record.family == action.family:
+                del self._configured[key]
+                await self._delete(record)
+
+    # ------------------------------------------------------------ member settings
+
+    def _prepare(self, ifname: str) -> Event:
+        base = self.sysctl_root / "ipv4" / "conf" / ifname
+        changes: list[str] = []
+        saved = self._saved_sysctls.setdefault(ifname, [])
+        for key, value in MEMBER_SYSCTLS:
+            path = base / key
+            old = self._read_sysctl(path)
+            if old is None or old == value:
+                continue
+            if not any(p == path for p, _ in saved):
+                saved.append((path, old))
+            self._write_sysctl(path, value)
+            changes.append(f"net.ipv4.conf.{ifname}.{key}={value} (was {old})")
+        return SettingsChanged(self._loop.time(), ifname, tuple(changes))
+
+    def _release(self, ifname: str) -> Event:
+        changes: list[str] = []
+        for path, old in self._saved_sysctls.pop(ifname, []):
+            if self._read_sysctl(path) is not None:
+                self._write_sysctl(path, old)
+                changes.append(f"net.ipv4.conf.{ifname}.{path.name}={old}")
+        return SettingsChanged(self._loop.time(), ifname, tuple(changes), restored=True)
+
+    @staticmethod
+    def _read_sysctl(path: Path) -> str | None:
+        try:
+            return path.read_text().strip()
+        except OSError:
+            return None
+
+    @staticmethod
+    def _write_sysctl(path: Path, value: str) -> None:
+        path.write_text(value)
+
+    # ------------------------------------------------------------ probes
+
+    def _send_probe(self, action: SendProbe, now: float) -> Event:
+        try:
+            sock = self._probe_socket(action.ifname, action.family, action.source)
+            packet = packets.echo_request(
+                action.family, action.icmp_id, action.seq, action.timestamp_ms, action.kind
+            )
+            if action.family == "inet":
+                sock.sendto(packet, (action.target, 0))
+            else:
+                sock.sendto(packet, (action.target, 0, 0, self._index(action.ifname)))
+        except (OSError, IpmpError) as err:
+            return ActionFailed(now, action, _describe(err))
+        return ActionCompleted(now, action)
+
+    def _probe_socket(self, ifname: str, family: Family, source: str) -> socket.socket:
+        key = (ifname, family)
+        current = self._probe_sockets.get(key)
+        if current is not None and current[0] == source:
+            return current[1]
+        if current is not None:
+            self._loop.remove_reader(current[1].fileno())
+            current[1].close()
+        index = self._index(ifname)
+        if family == "inet":
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 1)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(source))
+        else:
+            sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+            # Pass echo replies only (struct icmp6_filter: a set bit blocks a type).
+            blocked = [0xFFFFFFFF] * 8
+            blocked[packets.ICMP6_ECHO_REPLY >> 5] &= ~(1 << (packets.ICMP6_ECHO_REPLY & 31))
+            sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("=8I", *blocked))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, ifname.encode())
+            sock.bind((source, 0) if family == "inet" else (source, 0, 0, index))
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self._loop.add_reader(sock.fileno(), self._receive, ifname, family, sock)
+        self._probe_sockets[key] = (source, sock)
+        return sock
+
+    def _receive(self, ifname: str, family: Family, sock: socket.socket) -> None:
+        while True:
+            try:
+                data, peer = sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            reply = packets.parse_echo_reply(family, data, str(peer[0]).split("%")[0])
+            if reply is None:
+                continue
+            self._report(
+                ProbeReplyReceived(
+                    self._loop.time(),
+                    ifname,
+                    family,
+                    reply.source,
+                    reply.icmp_id,
+                    reply.seq,
+                    reply.timestamp_ms,
+                    reply.kind,
+                    reply.length,
+                )
+            )
+
+    # ------------------------------------------------------------ announcements
+
+    def _announce(self, action: AnnounceAddress, now: float) -> Event:
+        link = self._links.get(action.ifname)
+        if link is None:
+            return ActionFailed(now, action, f"{action.ifname}: no such interface")
+        for delay in ANNOUNCE_SCHEDULE:
+            self._loop.call_later(delay, self._announce_once, action, link)
+        return ActionCompleted(now, action)
+
+    def _announce_once(self, action: AnnounceAddress, link: _Link) -> None:
+        """One gratuitous ARP or unsolicited NA; a failure only loses one of the burst."""
+        with contextlib.suppress(OSError):
+            if action.family == "inet":
+                with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as s:
+                    s.bind((link.name, 0))
+                    s.send(packets.gratuitous_arp(link.mac, action.address))
+            else:
+                with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as s:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, link.index)
+                    s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, link.name.encode())
+                    s.bind((action.address, 0, 0, link.index))
+                    s.sendto(
+                        packets.unsolicited_na(link.mac, action.address),
+                        ("ff02::1", 0, 0, link.index),
+                    )
+
+
+def _solaris_mac(mac: str) -> str:
+    """``08:00:20:b9:19:fa`` as Solaris prints it: ``8:0:20:b9:19:fa``."""
+    if not mac:
+        return ""
+    return ":".join(format(int(part, 16), "x") for part in mac.split(":"))
+
+
+def _broadcast(family: Family, address: str, prefixlen: int) -> str:
+    if family != "inet":
+        return ""
+    return str(ipaddress.IPv4Interface(f"{address}/{prefixlen}").network.broadcast_address)
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, IpmpError):
+        return err.message
+    if isinstance(err, NetlinkError):
+        return f"netlink: {err.args[1] if len(err.args) > 1 else err}"
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return f"{type(err).__name__}: {err}"
