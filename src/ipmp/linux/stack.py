@@ -316,6 +316,7 @@ class LinuxStack:
                     name = msg.get("ifname")
                     if name in self._links:
                         del self._links[name]
+                        self._forget(name)
                         self._report(NicRemoved(self._loop.time(), name))
                 elif event in ("RTM_NEWROUTE", "RTM_DELROUTE"):
                     routes_changed = True
@@ -335,6 +336,17 @@ class LinuxStack:
             self._report(LinkWentDown(now, link.name))
         elif link.running and not old.running:
             self._report(LinkCameUp(now, link.name))
+
+    def _forget(self, name: str) -> None:
+        """The interface left the kernel with its addresses: drop what we knew of them."""
+        for key, record in list(self._configured.items()):
+            if record.ifname == name:
+                del self._configured[key]
+        for key in [k for k in self._probe_sockets if k[0] == name]:
+            _, sock = self._probe_sockets.pop(key)
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self._saved_sysctls.pop(name, None)
 
     # ------------------------------------------------------------ kernel changes, in order
 

@@ -1,0 +1,53 @@
+"""Run the stack contract against the Linux stack; executed inside a lab namespace.
+
+Usage: python tests/linux_contract_main.py NIC SIBLING MAC ADDRESS TEST_ADDRESS TARGET
+Exits 0 when every check holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ipmp.linux.stack import LinuxStack  # noqa: E402
+from stack_contract import Harness, Setup, check_contract  # noqa: E402
+
+
+def kernel() -> set[tuple[str, str]]:
+    out = subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, check=True).stdout
+    return {
+        (link["ifname"], info["local"])
+        for link in json.loads(out)
+        for info in link.get("addr_info", [])
+    }
+
+
+async def main(argv: list[str]) -> None:
+    nic, sibling, mac, address, test_address, target = argv
+    stack = LinuxStack()
+    await stack.open()
+    loop = asyncio.get_running_loop()
+    harness = Harness(stack, loop.time, asyncio.sleep)
+    try:
+
+        def add_default_route() -> None:
+            subprocess.run(["ip", "route", "replace", "default", "via", target], check=True)
+
+        await check_contract(
+            harness,
+            Setup(nic, sibling, mac, address, 24, test_address, target, ""),
+            kernel,
+            add_default_route,
+        )
+    finally:
+        await stack.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
+    print("contract ok")
