@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ipmp.linux.stack import LinuxStack  # noqa: E402
-from stack_contract import Harness, Setup, check_contract  # noqa: E402
+from ipmp.linux.stack import LinuxStack
+from stack_contract import Harness, Setup, check_contract
 
 
 def kernel() -> set[tuple[str, str]]:
