@@ -148,6 +148,20 @@ class ReleaseInterface:
 
 
 @dataclass(frozen=True)
+class SpreadOutbound:
+    """Send traffic for ``subnet`` out of ``ifnames``, one flow per interface.
+
+    Outbound load spreading (guide: Outbound Load Spreading): the group's
+    active interfaces that hold data addresses, in a per-flow multipath route
+    so that no flow is reordered.  An empty ``ifnames`` withdraws the route.
+    """
+
+    family: Family
+    subnet: str
+    ifnames: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SendProbe:
     """Send one ICMP (v6) echo request from ``source`` on ``ifname`` to ``target``.
 
@@ -176,6 +190,7 @@ Action = (
     | AnnounceAddress
     | PrepareInterface
     | ReleaseInterface
+    | SpreadOutbound
     | SendProbe
 )
 

@@ -24,6 +24,8 @@ from ipmp.core.actions import (
     PrepareInterface,
     ReleaseInterface,
     RemoveAddress,
+    SendProbe,
+    SpreadOutbound,
 )
 from ipmp.core.constants import (
     EXCEPTION_FACTOR,
@@ -171,6 +173,7 @@ class Engine:
         self.found: AddressesFound | None = None
         self.detached: set[str] = set()
         self.prepared: set[str] = set()
+        self.spread: dict[tuple[Family, str], tuple[str, ...]] = {}
         self.counters: dict[str, int] = {"failovers": 0, "failbacks": 0, "group_failures": 0}
         self.hardware_present: dict[str, bool] = {}
         self._now = float("-inf")
@@ -219,7 +222,7 @@ class Engine:
         else:  # pragma: no cover - the Event union is closed
             raise TypeError(f"unknown event {event!r}")
         self._arm_scan(now)
-        return actions
+        return self._with_spreading(actions)
 
     def tick(self, now: float) -> list[Action]:
         """Run every timer due at ``now``: probes, timeouts, checks, the periodic scan."""
@@ -246,7 +249,7 @@ class Engine:
         if self.next_scan is None or now >= self.next_scan:
             actions += self._scan(now)
             self.next_scan = now + IF_SCAN_INTERVAL
-        return actions
+        return self._with_spreading(actions)
 
     def deadline(self) -> float | None:
         """When ``tick`` must run next (None: only events can change anything)."""
@@ -278,7 +281,7 @@ class Engine:
                 self.status(command.target, command.family or "inet", show_ether), []
             )
         actions = self._apply(command, now, reattach=False)
-        return IfconfigOutcome(self._last_output, actions)
+        return IfconfigOutcome(self._last_output, self._with_spreading(actions))
 
     def status(self, target: str, family: Family = "inet", show_ether: bool = False) -> str:
         """``ifconfig hme0`` / ``ifconfig hme0:1`` status text."""
@@ -783,7 +786,48 @@ class Engine:
         stale = [key for key in self.probes if key[0] not in self.table.nics]
         for key in stale:
             del self.probes[key]
-        return actions + self._prepare_members()
+        return actions + self._prepare_members() + self._spreading()
+
+    def _with_spreading(self, actions: list[Action]) -> list[Action]:
+        """Append the outbound-spreading changes a step may have caused."""
+        if not actions or all(isinstance(a, SendProbe) for a in actions):
+            return actions
+        return actions + self._spreading()
+
+    def _spreading(self) -> list[Action]:
+        """Multipath routes over each group's active members (guide: Outbound Load Spreading).
+
+        Per data subnet of a group: the members that are usable, not INACTIVE
+        and hold an UP data address.  A failed group keeps its last routes: no
+        failover happens then either.
+        """
+        want: dict[tuple[Family, str], tuple[str, ...]] = {}
+        for name in sorted({n.group for n in self.table.nics.values() if n.group}):
+            state = self.groups.get(name)
+            members = self.table.members(name)
+            subnets = {
+                (li.family, str(li.network()))
+                for m in members
+                for li in m.addresses()
+                if li.is_data
+            }
+            if state is not None and state.failed:
+                want.update({key: self.spread[key] for key in subnets if key in self.spread})
+                continue
+            active = tuple(
+                m.name
+                for m in members
+                if m.usable and not m.inactive and any(li.is_data and li.up for li in m.addresses())
+            )
+            for key in subnets:
+                want[key] = active
+        actions: list[Action] = []
+        for key in sorted(set(want) | set(self.spread)):
+            ifnames = want.get(key, ())
+            if self.spread.get(key, ()) != ifnames:
+                actions.append(SpreadOutbound(key[0], key[1], ifnames))
+        self.spread = {key: value for key, value in want.items() if value}
+        return actions
 
     def _prepare_members(self) -> list[Action]:
         """Kernel settings for group members: set on joining, restored on leaving."""

@@ -53,6 +53,7 @@ from ipmp.core.actions import (
     ReleaseInterface,
     RemoveAddress,
     SendProbe,
+    SpreadOutbound,
     UnplumbInterface,
     UpdateAddress,
 )
@@ -342,8 +343,8 @@ class LinuxStack:
         for key, record in list(self._configured.items()):
             if record.ifname == name:
                 del self._configured[key]
-        for key in [k for k in self._probe_sockets if k[0] == name]:
-            _, sock = self._probe_sockets.pop(key)
+        for probe_key in [k for k in self._probe_sockets if k[0] == name]:
+            _, sock = self._probe_sockets.pop(probe_key)
             self._loop.remove_reader(sock.fileno())
             sock.close()
         self._saved_sysctls.pop(name, None)
@@ -405,6 +406,8 @@ class LinuxStack:
             await self._plumb(action)
         elif isinstance(action, UnplumbInterface):
             await self._unplumb(action)
+        elif isinstance(action, SpreadOutbound):
+            return await self._spread(action)
         elif isinstance(action, PrepareInterface):
             return self._prepare(action.ifname)
         elif isinstance(action, ReleaseInterface):
@@ -536,6 +539,46 @@ class LinuxStack:
             if record.ifname == action.name and record.family == action.family:
                 del self._configured[key]
                 await self._delete(record)
+
+    # ------------------------------------------------------------ outbound spreading
+
+    async def _spread(self, action: SpreadOutbound) -> Event | None:
+        """A per-flow multipath route for the subnet over the active interfaces.
+
+        The route is installed as the subnet's two halves, which are more
+        specific than the kernel's per-interface prefix routes and so win
+        over them, while those stay as a fallback.  Flows are hashed on
+        layer 4 (fib_multipath_hash_policy=1): a flow keeps its interface, so
+        it is never reordered.
+        """
+        network = ipaddress.ip_network(action.subnet)
+        halves = (
+            list(network.subnets(prefixlen_diff=1))
+            if network.prefixlen < network.max_prefixlen
+            else [network]
+        )
+        family = socket.AF_INET if action.family == "inet" else socket.AF_INET6
+        indexes = [self._links[n].index for n in action.ifnames if n in self._links]
+        for half in halves:
+            spec: dict[str, Any] = {"dst": str(half), "family": family, "table": 254}
+            if not indexes:
+                with contextlib.suppress(NetlinkError):
+                    await self._ipr.route("del", **spec)
+                continue
+            if len(indexes) == 1:
+                spec["oif"] = indexes[0]
+            else:
+                spec["multipath"] = [{"oif": index} for index in indexes]
+            await self._ipr.route("replace", scope=253, **spec)
+        changes: list[str] = []
+        if len(indexes) > 1:
+            version = "ipv4" if action.family == "inet" else "ipv6"
+            path = self.sysctl_root / version / "fib_multipath_hash_policy"
+            old = self._read_sysctl(path)
+            if old is not None and old != "1":
+                self._write_sysctl(path, "1")
+                changes.append(f"net.{version}.fib_multipath_hash_policy=1 (was {old})")
+        return SettingsChanged(self._loop.time(), ",".join(action.ifnames), tuple(changes))
 
     # ------------------------------------------------------------ member settings
 

@@ -41,6 +41,7 @@ from ipmp.core.actions import (
     PrepareInterface,
     ReleaseInterface,
     RemoveAddress,
+    SpreadOutbound,
     SendProbe,
     UnplumbInterface,
     UpdateAddress,
@@ -202,6 +203,8 @@ class SimHost:
         self._canon: dict[tuple[str, Family], str | None] = {}
         self._announcements: list[tuple[float, str, str]] = []
         self._probes_sent: dict[tuple[str, Family], int] = {}
+        self.spreading: dict[tuple[Family, str], tuple[str, ...]] = {}
+        """Outbound spreading: subnet -> the interfaces its flows leave by."""
 
     # ------------------------------------------------------------------ Stack
 
@@ -333,6 +336,8 @@ class SimHost:
                     self._announce(action, now)
                 case PrepareInterface() | ReleaseInterface():
                     self._present_nic(action.ifname)  # Solaris needs no extra settings
+                case SpreadOutbound():
+                    self.spreading[(action.family, action.subnet)] = action.ifnames
                 case _:
                     assert_never(action)
         except _Refused as refused:
