@@ -41,8 +41,8 @@ from ipmp.core.actions import (
     PrepareInterface,
     ReleaseInterface,
     RemoveAddress,
-    SpreadOutbound,
     SendProbe,
+    SpreadOutbound,
     UnplumbInterface,
     UpdateAddress,
 )
