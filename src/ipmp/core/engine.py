@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipmp.core.actions import (
+    LOG_DEBUG,
     LOG_ERR,
     LOG_INFO,
     LOG_WARNING,
@@ -216,7 +217,9 @@ class Engine:
                 else []
             )
         elif isinstance(event, ActionFailed):
-            actions = [_log(f"{type(event.action).__name__} failed: {event.reason}", LOG_INFO)]
+            # A probe that cannot leave is simply lost (and counted as such).
+            level = LOG_DEBUG if isinstance(event.action, SendProbe) else LOG_INFO
+            actions = [_log(f"{type(event.action).__name__} failed: {event.reason}", level)]
         elif isinstance(event, ActionCompleted):
             actions = []
         else:  # pragma: no cover - the Event union is closed
@@ -1156,14 +1159,15 @@ class Engine:
                 self._retire_dead_targets(inst, now)
             probing = self._probing(nic)
             if not nic.failed:
+                # facts §1.4/§1.6: an instance out of its quiet period with 5
+                # losses fails the NIC if the other family agrees (its own
+                # quiet period only stops it from deciding alone).
                 if (
                     nic.present
                     and nic.link_up
                     and probing
-                    and all(
-                        inst.loss_run() >= NUM_PROBE_FAILS and not inst.in_quiet_period(now)
-                        for inst in probing
-                    )
+                    and all(inst.loss_run() >= NUM_PROBE_FAILS for inst in probing)
+                    and any(not inst.in_quiet_period(now) for inst in probing)
                 ):
                     first = [t for inst in probing if (t := inst.first_loss_time()) is not None]
                     tff = min(first) if first else now

@@ -11,11 +11,11 @@ How Solaris state maps onto Linux (DESIGN.md):
 
 - a logical interface ``eth0:N`` is an IPv4 address labelled ``eth0:N``;
 - DEPRECATED is ``preferred_lft 0``;
-- a deprecated IPv4 test address is added as a /32 (so it is never the primary
-  address of its subnet and gets no prefix route) with a policy rule sending
-  its own traffic through a per-interface table: IPv4 source selection ignores
-  the deprecated flag (linux-peers §5.2), this keeps test addresses out of
-  ordinary traffic;
+- a deprecated IPv4 test address is added as a /32 of scope host (so it is
+  never the primary address of its subnet, gets no prefix route and is never
+  picked as a source) with a policy rule sending its own traffic through a
+  per-interface table: IPv4 source selection ignores the deprecated flag
+  (linux-peers §5.2), this keeps test addresses out of ordinary traffic;
 - moved IPv6 addresses are added with NODAD so they are usable at once.
 """
 
@@ -40,7 +40,7 @@ from pyroute2.netlink.rtnl import (
     RTMGRP_LINK,
 )
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
-from pyroute2.netlink.rtnl.ifinfmsg import IFF_LOOPBACK, IFF_RUNNING
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_LOOPBACK, IFF_RUNNING, IFF_UP
 
 from ipmp.core.actions import (
     Action,
@@ -80,6 +80,8 @@ TEST_TABLE_BASE = 10000
 """Policy-routing table of interface index i: TEST_TABLE_BASE + i."""
 
 TEST_RULE_PRIORITY = 100
+CARRIER_GRACE = 2.0
+"""Seconds a freshly brought-up interface may take to show its carrier."""
 ANNOUNCE_SCHEDULE = (0.0, 0.25, 1.0, 2.0)
 """Seconds after a move at which the new interface announces the address."""
 
@@ -103,7 +105,10 @@ class _Link:
     index: int
     mac: str
     running: bool
+    """The link state as the engine knows it."""
     kind: str
+    admin_up: bool = True
+    carrier: bool = True
 
 
 @dataclass
@@ -205,7 +210,13 @@ class LinuxStack:
         info = msg.get("linkinfo")
         kind = (info.get("kind") if info is not None else None) or "eth"
         mac = msg.get("address") or ""
-        return _Link(name, msg["index"], _solaris_mac(mac), bool(msg["flags"] & IFF_RUNNING), kind)
+        # An interface that is administratively down has no carrier to judge:
+        # like Solaris' initial link state it counts as up until it is brought
+        # up (plumbed) and then shows whether its cable works.
+        flags = msg["flags"]
+        carrier, admin_up = bool(flags & IFF_RUNNING), bool(flags & IFF_UP)
+        running = carrier or not admin_up
+        return _Link(name, msg["index"], _solaris_mac(mac), running, kind, admin_up, carrier)
 
     def _appeared(self, link: _Link, now: float) -> NicAppeared:
         return NicAppeared(
@@ -334,9 +345,21 @@ class LinuxStack:
         if old is None or old.index != link.index:
             self._report(self._appeared(link, now))
         elif old.running and not link.running:
-            self._report(LinkWentDown(now, link.name))
+            if not old.admin_up:
+                # Just brought up: the carrier follows in a moment.  Only if it
+                # does not is the link reported down.
+                link.running = True
+                self._loop.call_later(CARRIER_GRACE, self._carrier_check, link.name)
+            else:
+                self._report(LinkWentDown(now, link.name))
         elif link.running and not old.running:
             self._report(LinkCameUp(now, link.name))
+
+    def _carrier_check(self, name: str) -> None:
+        link = self._links.get(name)
+        if link is not None and link.running and link.admin_up and not link.carrier:
+            link.running = False
+            self._report(LinkWentDown(self._loop.time(), name))
 
     def _forget(self, name: str) -> None:
         """The interface left the kernel with its addresses: drop what we knew of them."""
@@ -443,6 +466,9 @@ class LinuxStack:
                 raise IpmpError(f"{label}: logical interface names are at most 15 characters")
             isolated = action.test and action.deprecated
             prefixlen = 32 if isolated else action.prefixlen
+            # Scope host keeps it out of source selection even for routes
+            # without a preferred source (the multipath spreading routes).
+            scope = {"scope": 254} if isolated else {}
             await self._netlink_add(
                 index=index,
                 address=action.address,
@@ -450,6 +476,7 @@ class LinuxStack:
                 label=label,
                 broadcast=action.broadcast or None,
                 **lifetime,
+                **scope,
             )
             record = _Configured(action.ifname, "inet", action.address, prefixlen)
             if isolated:
