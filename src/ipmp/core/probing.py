@@ -387,32 +387,27 @@ class ProbeInstance:
             probes.pop(0)
         return probes
 
+    def _run(self, state: ProbeState) -> list[Probe]:
+        """The newest settled probes that are all in ``state``, newest first."""
+        run: list[Probe] = []
+        for probe in self._settled():
+            if probe.state is not state:
+                break
+            run.append(probe)
+        return run
+
     def loss_run(self) -> int:
         """Consecutive lost probes, newest first, across all targets."""
-        run = 0
-        for probe in self._settled():
-            if probe.state is not ProbeState.LOST:
-                break
-            run += 1
-        return run
+        return len(self._run(ProbeState.LOST))
 
     def first_loss_time(self) -> float | None:
         """Send time of the oldest probe in the current loss run (Solaris tff)."""
-        first: float | None = None
-        for probe in self._settled():
-            if probe.state is not ProbeState.LOST:
-                break
-            first = probe.sent_at
-        return first
+        run = self._run(ProbeState.LOST)
+        return run[-1].sent_at if run else None
 
     def ack_run(self) -> int:
         """Consecutive answered probes, newest first."""
-        run = 0
-        for probe in self._settled():
-            if probe.state is not ProbeState.ACKED:
-                break
-            run += 1
-        return run
+        return len(self._run(ProbeState.ACKED))
 
     def target_loss_run(self, target: Target) -> int:
         """Consecutive losses of one target (a dead target, not a dead NIC)."""

@@ -508,16 +508,20 @@ class LinuxStack:
             await self._ipr.route(
                 "replace", dst=subnet, oif=index, table=table, scope=253, prefsrc=action.address
             )
+        await self._test_rule("add", action.address, table)
+        return subnet
+
+    async def _test_rule(self, command: str, address: str, table: int) -> None:
+        """The policy rule that sends a test address's own traffic to its table."""
         with contextlib.suppress(NetlinkError):
             await self._ipr.rule(
-                "add",
-                src=action.address,
+                command,
+                src=address,
                 src_len=32,
                 table=table,
                 priority=TEST_RULE_PRIORITY,
                 family=socket.AF_INET,
             )
-        return subnet
 
     async def _remove(self, family: Family, address: str) -> None:
         self._down.pop((family, address), None)
@@ -541,15 +545,7 @@ class LinuxStack:
                 raise
         if record.test_route:
             table = TEST_TABLE_BASE + link.index
-            with contextlib.suppress(NetlinkError):
-                await self._ipr.rule(
-                    "del",
-                    src=record.address,
-                    src_len=32,
-                    table=table,
-                    priority=TEST_RULE_PRIORITY,
-                    family=socket.AF_INET,
-                )
+            await self._test_rule("del", record.address, table)
             with contextlib.suppress(NetlinkError):
                 await self._ipr.route("del", dst=record.test_route, oif=link.index, table=table)
 
