@@ -361,3 +361,11 @@ def test_restore_of_a_consistent_kernel_changes_nothing() -> None:
     assert runner.host.spreading == {("inet", "192.168.85.0/24"): ("hme1",)}
     assert engine.table.nics["hme0"].failed
     assert where(runner, "192.168.85.19") == "hme1:1"
+
+
+def test_explicit_targets_from_mpathd_come_first() -> None:
+    # An extension for Linux (README): TARGETS= in /etc/default/mpathd.
+    runner = settle(boot_text(HOSTS_ONLY, targets=("192.168.85.102", "10.9.9.9")))
+    # Off-subnet entries are ignored; the explicit target is a fixed (router-like) one.
+    assert _targets(runner, "hme0") == ["192.168.85.102"]
+    assert runner.engine.probes[("hme0", "inet")].targets_are_routers
