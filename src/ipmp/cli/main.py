@@ -87,6 +87,8 @@ commands:
   offline IF | online IF       take an interface out of use and back (if_mpadm -d / -r)
   dr detach IF [-f] | dr attach IF
                                dynamic reconfiguration: prepare a NIC for removal, reattach it
+  lab up|fault|exec|status|down ...
+                               a real lab in network namespaces (root): see ipmp lab --help
   sim CMD ...                  faults on the daemon's simulated host: link IF up|down,
                                loss IF PERCENT, drop IF on|off, target ADDR up|down,
                                rtt ADDR MS, unplug IF, plug IF"""
@@ -157,6 +159,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return 0
         if command in ("offline", "online", "dr", "sim"):
             return _admin(root, arguments)
+        if command == "lab":
+            from ipmp.cli.lab import main as lab_main
+
+            return lab_main(arguments[1:])
         raise IpmpError(f"ipmp: {command!r}: unknown command; see ipmp --help")
     except IpmpError as err:
         print(err.message, file=sys.stderr)

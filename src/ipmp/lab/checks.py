@@ -80,7 +80,10 @@ def check_topology(topology: Topology) -> None:
     for li, link in enumerate(topology.links):
         for ni, neighbour in enumerate(link.neighbours):
             key = f"{source}: link[{li}].neighbour[{ni}]"
-            for field, address in (("address", neighbour.address), ("address6", neighbour.address6)):
+            for field, address in (
+                ("address", neighbour.address),
+                ("address6", neighbour.address6),
+            ):
                 if address and not address_allowed(address):
                     raise _outside(f"{key}.{field}", address)
             names[neighbour.name] = f"link[{li}].neighbour[{ni}]"
@@ -104,7 +107,11 @@ def check_topology(topology: Topology) -> None:
                 f"{key}.name: {nic.name} is also the name of {names[nic.name]}; "
                 "the lab's faults name NICs and neighbours alike, so names must differ"
             )
-        for family, text in (("inet", nic.hostname), ("inet6", nic.hostname6)):
+        files: tuple[tuple[Family, str | None], ...] = (
+            ("inet", nic.hostname),
+            ("inet6", nic.hostname6),
+        )
+        for family, text in files:
             if text is not None:
                 _check_hostname_file(key, nic.name, family, text)
     for position, route in enumerate(topology.routes):
@@ -126,14 +133,10 @@ def _check_hostname_file(key: str, ifname: str, family: Family, text: str) -> No
     for command, line in zip(parsed.commands, parsed.lines, strict=True):
         where = f"{key}.{field} ({filename} line {line})"
         for op in command.ops:
-            address: str | None
-            if isinstance(op, SetAddress | AddIf | RemoveIf):
-                address = op.address
-            elif isinstance(op, SetBroadcast):
-                address = op.address
-            else:
+            if not isinstance(op, SetAddress | AddIf | RemoveIf | SetBroadcast):
                 continue
-            if address is None:
+            address = op.address
+            if address is None:  # broadcast +
                 continue
             try:
                 ipaddress.ip_address(address)

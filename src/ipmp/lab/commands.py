@@ -54,7 +54,9 @@ def run(
             check=False,
         )
     except FileNotFoundError:
-        raise IpmpError(f"{argv[0]}: command not found (the lab needs iproute2 and nftables)") from None
+        raise IpmpError(
+            f"{argv[0]}: command not found (the lab needs iproute2 and nftables)"
+        ) from None
     except subprocess.TimeoutExpired:
         raise IpmpError(f"{show(argv)}: no answer after {timeout:g} s") from None
     if check and result.returncode != 0:

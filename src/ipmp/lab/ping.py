@@ -66,7 +66,9 @@ class PingResult:
 def _checksum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = 0
+    for (word,) in struct.iter_unpack("!H", data):
+        total += word
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
