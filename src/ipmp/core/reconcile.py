@@ -7,6 +7,7 @@ every change, so the stack always ends up holding exactly what the table says.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -94,6 +95,10 @@ def reconcile(old: HostTable, new: HostTable) -> list[Action]:
                     new_addr.test,
                 )
             )
+            if new_addr.up and not new_addr.test and not _link_local(family, address):
+                # A data address (re)created here, e.g. after its NIC vanished:
+                # neighbours still hold the old MAC until told.
+                adds.append(AnnounceAddress(new_addr.ifname, family, address))
         elif (old_addr.ifname, old_addr.unit) != (new_addr.ifname, new_addr.unit):
             moves.append(
                 MoveAddress(
@@ -202,3 +207,7 @@ def _add(family: Family, address: str, old: KernelAddress) -> AddAddress:
         old.deprecated,
         old.test,
     )
+
+
+def _link_local(family: Family, address: str) -> bool:
+    return family == "inet6" and ipaddress.IPv6Address(address).is_link_local
