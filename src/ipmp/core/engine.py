@@ -522,12 +522,18 @@ class Engine:
             if li.nofailover and not li.placeholder and not li.unspecified:
                 li.flags |= IFF_UP  # if_mpadm -r brings the test addresses back up
         nic.failed = not (nic.present and nic.link_up)
+        actions: list[Action] = []
+        group = self.groups.get(nic.group)
+        if nic.usable and group is not None and group.failed:
+            # A working member is back: the group failure is over.
+            group.failed = False
+            actions.append(_log(f"At least 1 interface ({name}) of group {nic.group} has repaired"))
         if nic.standby:
             nic.inactive = not nic.failed and not nic.hosts_foreign()
         elif nic.usable:
             fail_back(self.table, nic)
         self.tracking.pop(name, None)  # restarts the test-address grace period
-        actions = reconcile(before, self.table)
+        actions += reconcile(before, self.table)
         actions.append(_log(f"{name} has been onlined", LOG_INFO))
         return actions + self._sync(now) + self._enforce(now)
 
@@ -1001,6 +1007,10 @@ class Engine:
                 inst.clear_history()
         if not nic.failed and not nic.offline:
             actions += self._failure(nic, now, None)
+        elif nic.group:
+            # Already failed (awaiting repair) and now without a link: whatever
+            # it carries leaves at once, not at the next scan.
+            actions += self._enforce(now)
         return actions
 
     def _link_up(self, name: str, now: float) -> list[Action]:
@@ -1381,7 +1391,18 @@ class Engine:
                 home = self.table.nics.get(li.home)
                 if home is not None and home.usable and home.group == nic.group:
                     move_addresses(nic, home, homed_at(home.name))
-            if not nic.failed and not nic.hosts_foreign():
+            if any(li.is_data and li.home == nic.name for li in nic.addresses()):
+                # Its own addresses came back while it covered: they go to an
+                # active member as soon as there is one (FAILOVER_TO_NONSTANDBY).
+                dst = choose_destination(self.table, nic, "to_nonstandby")
+                if dst is not None:
+                    move_addresses(nic, dst, homed_at(nic.name))
+        carries = any(li.is_data and li.up for li in nic.addresses())
+        if nic.present and not nic.failed:
+            # INACTIVE means "carries no data" (guide: Standby Interfaces).
+            if carries:
+                nic.inactive = False
+            elif nic.standby:
                 nic.inactive = True
         if self._still_failing(nic) and any(li.is_data for li in nic.addresses()):
             dst = fail_over(self.table, nic, "normal")

@@ -135,7 +135,9 @@ def fail_back(table: HostTable, nic: Nic) -> int:
     """
     moved = 0
     for member in table.members(nic.group):
-        if member is not nic and member.present:
+        # An absent member's addresses exist only in the table: they come back
+        # too (the kernel gets them as new addresses).
+        if member is not nic:
             moved += move_addresses(member, nic, homed_at(nic.name))
     return moved
 

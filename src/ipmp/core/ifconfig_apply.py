@@ -142,6 +142,12 @@ class _Applier:
         self.standby_set = False
         self.standby_cleared = False
         self.up_at_standby: set[tuple[Family, str]] = set()
+        before = table.nics.get(name)
+        self.up_before: set[tuple[Family, str]] = {
+            (li.family, li.address)
+            for li in (before.addresses() if before is not None else [])
+            if li.is_data and li.up and li.home == name
+        }
 
     # -- lookups -------------------------------------------------------------
 
@@ -396,6 +402,11 @@ class _Applier:
 
     def set_group(self, name: str) -> None:
         nic = self.nic
+        if nic.offline and name != nic.group:
+            raise _error(
+                f"group: {nic.name} is offline; bring it back (ipmp online {nic.name}) "
+                "before changing its group"
+            )
         if self.target_unit != 0:
             # guide: "You cannot use the group parameter of the ifconfig command
             # with logical interfaces."
@@ -525,7 +536,10 @@ class _Applier:
         if nic is None or not nic.present:
             return
         own_up_data = [li for li in nic.addresses() if li.is_data and li.up and li.home == nic.name]
-        added = [li for li in own_up_data if (li.family, li.address) not in self.up_at_standby]
+        # Only addresses this command made UP data addresses count: an own
+        # address a failover brought back while the standby covers is fine.
+        allowed = self.up_before | self.up_at_standby
+        added = [li for li in own_up_data if (li.family, li.address) not in allowed]
         if nic.standby and added:
             # guide: "IPMP does not permit you to add a data address to an
             # interface that is configured through the ifconfig command as standby."
