@@ -283,8 +283,8 @@ class Engine:
             return IfconfigOutcome(
                 self.status(command.target, command.family or "inet", show_ether), []
             )
-        actions = self._apply(command, now, reattach=False)
-        return IfconfigOutcome(self._last_output, self._with_spreading(actions))
+        outcome = self._apply(command, now, reattach=False)
+        return IfconfigOutcome(outcome.output, self._with_spreading(outcome.actions))
 
     def status(self, target: str, family: Family = "inet", show_ether: bool = False) -> str:
         """``ifconfig hme0`` / ``ifconfig hme0:1`` status text."""
@@ -632,16 +632,14 @@ class Engine:
     # configuration changes
     # ======================================================================
 
-    _last_output = ""
-
-    def _apply(self, command: IfconfigCommand, now: float, reattach: bool) -> list[Action]:
+    def _apply(self, command: IfconfigCommand, now: float, reattach: bool) -> IfconfigOutcome:
+        """Apply one ifconfig command (``IpmpError`` if refused); what it prints and does."""
         self.apply_context.reattach = reattach
         try:
             result = apply_ifconfig(self.table, command, self.apply_context)
         finally:
             self.apply_context.reattach = False
         before, self.table = self.table, result.table
-        self._last_output = "\n".join(result.output)
         actions: list[Action] = list(result.logs)
         actions += reconcile(before, self.table)
         for name, _old, new in result.group_changes:
@@ -652,7 +650,7 @@ class Engine:
                 nic.failed = True  # facts §4.6: joining a failed group
         actions += self._sync(now) + self._enforce(now) + self._evaluate(now)
         self._arm_scan(now)
-        return actions
+        return IfconfigOutcome("\n".join(result.output), actions)
 
     def _apply_file(self, file: HostnameFile, now: float) -> list[Action]:
         actions: list[Action] = []
@@ -660,12 +658,12 @@ class Engine:
         if file.family not in nic.instances:
             plumb = IfconfigCommand(file.ifname, False, file.family, (Plumb(),))
             try:
-                actions += self._apply(plumb, now, reattach=True)
+                actions += self._apply(plumb, now, reattach=True).actions
             except IpmpError as err:
                 return [_log(f"{_file_name(file)}: {err.message}")]
         for number, command in enumerate(file.commands):
             try:
-                actions += self._apply(command, now, reattach=True)
+                actions += self._apply(command, now, reattach=True).actions
             except IpmpError as err:
                 # The boot scripts carry on with the next line (and interface).
                 actions.append(_log(f"{_file_name(file)}{_line_of(file, number)}: {err.message}"))
