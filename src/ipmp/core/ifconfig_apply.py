@@ -343,6 +343,12 @@ class _Applier:
             self.result.group_changes.append((nic.name, old, ""))
 
     def addif(self, op: AddIf) -> None:
+        if self.nic.offline:
+            # facts §4.8: IP allows no new logical interfaces on an offlined NIC.
+            raise _error(
+                f"addif: {self.nic_name} is offline; bring it back (ipmp online "
+                f"{self.nic_name}) before adding logical interfaces"
+            )
         address, prefixlen = self.resolve(op.address, op.prefixlen)
         inst = self.instance()
         if self.skip_reattached(address):
@@ -444,7 +450,8 @@ class _Applier:
             fail_back(self.table, nic)
         nic.group = ""
         nic.failed = False
-        nic.inactive = nic.standby and not nic.hosts_foreign()
+        # INACTIVE means "carries no data".
+        nic.inactive = nic.standby and not any(li.is_data and li.up for li in nic.addresses())
 
     def check_planning_rules(self, nic: Nic, group: str) -> None:
         """The guide's planning rules (How to Plan for an IPMP Group)."""
