@@ -1406,7 +1406,9 @@ class Engine:
             dst = fail_over(self.table, nic, "normal")
             if dst is not None:
                 actions.append(self._failed_over(nic.name, dst.name))
-        wants_back = nic.usable and not nic.inactive and self.config.failback
+        # facts §4.4: a standby never fails back (its own addresses stay active
+        # elsewhere); the others do when FAILBACK=yes.
+        wants_back = nic.usable and not nic.inactive and not nic.standby and self.config.failback
         if wants_back and pending_failback(self.table, nic) and fail_back(self.table, nic):
             actions.append(self._failed_back(nic.name))
         return actions
