@@ -80,6 +80,8 @@ TEST_TABLE_BASE = 10000
 """Policy-routing table of interface index i: TEST_TABLE_BASE + i."""
 
 TEST_RULE_PRIORITY = 100
+ROUTE_SETTLE = 0.05
+"""Seconds to let a burst of route events settle before reading the table again."""
 CARRIER_GRACE = 2.0
 """Seconds a freshly brought-up interface may take to show its carrier."""
 ANNOUNCE_SCHEDULE = (0.0, 0.25, 1.0, 2.0)
@@ -138,6 +140,9 @@ class LinuxStack:
         default_factory=dict
     )
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _routes_pending: bool = False
+    _arp_socket: socket.socket | None = None
+    _na_socket: socket.socket | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -171,6 +176,9 @@ class LinuxStack:
             self._loop.remove_reader(sock.fileno())
             sock.close()
         self._probe_sockets.clear()
+        for announcer in (self._arp_socket, self._na_socket):
+            if announcer is not None:
+                announcer.close()
         self._ipr.close()
         self._events.close()
 
@@ -319,21 +327,56 @@ class LinuxStack:
 
     async def _reader(self) -> None:
         while True:
-            routes_changed = False
-            async for msg in self._events.get():
-                event = msg.get("event")
-                if event == "RTM_NEWLINK":
-                    self._link_changed(msg)
-                elif event == "RTM_DELLINK":
-                    name = msg.get("ifname")
-                    if name in self._links:
-                        del self._links[name]
-                        self._forget(name)
-                        self._report(NicRemoved(self._loop.time(), name))
-                elif event in ("RTM_NEWROUTE", "RTM_DELROUTE"):
-                    routes_changed = True
-            if routes_changed:
-                self._report(RoutesChanged(self._loop.time(), await self._routes()))
+            try:
+                async for msg in self._events.get():
+                    self._kernel_event(msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # e.g. ENOBUFS: events were lost
+                # Whatever was missed, the kernel's current state says it.
+                await self._resync()
+
+    def _kernel_event(self, msg: Any) -> None:
+        event = msg.get("event")
+        if event == "RTM_NEWLINK":
+            self._link_changed(msg)
+        elif event == "RTM_DELLINK":
+            name = msg.get("ifname")
+            if name in self._links:
+                self._link_gone(name)
+        elif (
+            event in ("RTM_NEWROUTE", "RTM_DELROUTE")
+            and msg.get("table") in (254, None)
+            and not self._routes_pending
+        ):
+            # Address changes flood the local table; only the main table matters,
+            # and one dump after a burst says it all.
+            self._routes_pending = True
+            self._loop.call_later(ROUTE_SETTLE, self._reread_routes)
+
+    def _link_gone(self, name: str) -> None:
+        del self._links[name]
+        self._forget(name)
+        self._report(NicRemoved(self._loop.time(), name))
+
+    def _reread_routes(self) -> None:
+        self._tasks.append(asyncio.create_task(self._report_routes()))
+
+    async def _report_routes(self) -> None:
+        self._routes_pending = False
+        self._report(RoutesChanged(self._loop.time(), await self._routes()))
+
+    async def _resync(self) -> None:
+        """Compare the kernel's links with ours after lost events."""
+        seen: set[str] = set()
+        async for msg in await self._ipr.link("dump"):
+            link = self._link_of(msg)
+            if link is not None:
+                seen.add(link.name)
+                self._link_changed(msg)
+        for name in [n for n in self._links if n not in seen]:
+            self._link_gone(name)
+        await self._report_routes()
 
     def _link_changed(self, msg: Any) -> None:
         link = self._link_of(msg)
@@ -727,22 +770,34 @@ class LinuxStack:
         return ActionCompleted(now, action)
 
     def _announce_once(self, action: AnnounceAddress, link: _Link) -> None:
-        """One gratuitous ARP or unsolicited NA; a failure only loses one of the burst."""
+        """One gratuitous ARP or unsolicited NA; a failure only loses one of the burst.
+
+        Two sockets serve every interface and stay open: opening and binding a
+        packet socket per frame costs tens of milliseconds (measured in
+        BENCHMARKS.md), which a mass failover cannot afford.
+        """
         with contextlib.suppress(OSError):
             if action.family == "inet":
-                with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as s:
-                    s.bind((link.name, 0))
-                    s.send(packets.gratuitous_arp(link.mac, action.address))
+                if self._arp_socket is None:
+                    # Protocol 0: it sends, it never receives.
+                    self._arp_socket = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+                self._arp_socket.sendto(
+                    packets.gratuitous_arp(link.mac, action.address), (link.name, ETH_P_ARP)
+                )
             else:
-                with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as s:
-                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
-                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, link.index)
-                    s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, link.name.encode())
-                    s.bind((action.address, 0, 0, link.index))
-                    s.sendto(
-                        packets.unsolicited_na(link.mac, action.address),
-                        ("ff02::1", 0, 0, link.index),
+                if self._na_socket is None:
+                    self._na_socket = socket.socket(
+                        socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6
                     )
+                    self._na_socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+                # The source (the moved address) and interface travel with the packet.
+                info = ipaddress.IPv6Address(action.address).packed + struct.pack("@I", link.index)
+                self._na_socket.sendmsg(
+                    [packets.unsolicited_na(link.mac, action.address)],
+                    [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, info)],
+                    0,
+                    ("ff02::1", 0, 0, link.index),
+                )
 
 
 def _solaris_mac(mac: str) -> str:
