@@ -1238,6 +1238,9 @@ class Engine:
             if dst is not None:
                 actions.append(self._failed_over(source, dst.name))
         actions += reconcile(before, self.table)
+        # A standby that took over may have received its own addresses back:
+        # they go on to an active member now, not at the next scan.
+        actions += self._enforce(now)
         return actions
 
     def _failed_over(self, source: str, destination: str) -> Log:
