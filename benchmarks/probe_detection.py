@@ -1,0 +1,143 @@
+"""Probe-based detection: a silent drop at eth0's switch port, then its repair.
+
+For each FAILURE_DETECTION_TIME (10 s, 1 s, 100 ms; one lab each, from
+lab-active-active) and each run: router1 pings 192.0.2.19 every 1 ms
+(benchmarks/prober.py); the switch port of eth0 starts dropping every frame
+(``lab.set_drop``; the carrier stays up).  Measured from the moment the drop
+is set up:
+
+* ``failed_ms``: until the daemon's snapshot shows eth0 ``failed`` (polled
+  every 5 ms over the control socket);
+* ``reachable_ms``: until the reply that ends the largest gap in replies;
+* ``failback_ms`` (repair): from the drop ending until 192.0.2.19 is back on
+  eth0 (``ip -j addr``, polled every 10 ms).
+
+``python benchmarks/probe_detection.py [--smoke] [--runs N] [--fdt MS ...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from common import (
+    Daemon,
+    Prober,
+    example_text,
+    holder,
+    lab_from,
+    machine,
+    require_root,
+    summary,
+    wait_for,
+    write_result,
+)
+
+ADDRESS = "192.0.2.19"
+LEAD = 0.3
+
+
+def one_run(lab: Any, daemon: Daemon, fdt: float) -> dict[str, Any]:
+    fault_at = time.monotonic() + LEAD
+    limit = 3 * fdt + 5
+    prober = Prober(lab, "router1", [ADDRESS], 0.001, LEAD + limit, since=fault_at - 0.05)
+    try:
+        time.sleep(max(0.0, fault_at - time.monotonic()))
+        t0 = time.monotonic()
+        lab.set_drop("eth0", True)
+        set_ms = (time.monotonic() - t0) * 1000
+        failed = wait_for(lambda: daemon.states().get("eth0") == "failed", limit, "failed", 0.005)
+        wait_for(lambda: holder(lab, ADDRESS) == "eth1", limit, "moved to eth1", 0.01)
+        time.sleep(0.3)
+        prober.terminate()
+        data = prober.result()
+    finally:
+        prober.stop()
+    gap, end, last = data["per_address"][0]
+    # No gap ending after the fault (replies never stopped) is no figure at all.
+    answered = end is not None and last is not None and last > end and end > t0
+    reachable = (end - t0) * 1000 if answered else None  # never 0.0: end > t0
+    t1 = time.monotonic()
+    lab.set_drop("eth0", False)
+    failback = wait_for(lambda: holder(lab, ADDRESS) == "eth0", 4 * fdt + 10, "failback", 0.01)
+    return {
+        "failed_ms": round(failed * 1000, 1),
+        "reachable_ms": round(reachable, 1) if reachable is not None else None,
+        "largest_gap_ms": round(gap * 1000, 1),
+        "failback_ms": round(failback * 1000, 1),
+        "drop_setup_ms": round(set_ms, 1),
+        "undrop_started_after_fault_s": round(t1 - t0, 2),
+    }
+
+
+def measure(fdt_ms: int, runs: int) -> dict[str, Any]:
+    fdt = fdt_ms / 1000
+    text = example_text("lab-active-active", FAILURE_DETECTION_TIME=str(fdt_ms))
+    details: list[dict[str, Any]] = []
+    with lab_from(text) as lab:
+        daemon = Daemon(lab).start()
+        wait_for(daemon.probing_ok, 60 + 5 * fdt, "both members probing ok", 0.1)
+        # The snapshot says "ok" before any probe is answered, and until one is
+        # the 40 s start-up quiet period holds back probe-based failure: wait
+        # for a few probe intervals (FDT/7) so that replies have come in.
+        time.sleep(max(1.0, 4 * fdt / 7))
+        for _ in range(runs):
+            wait_for(lambda: holder(lab, ADDRESS) == "eth0", 10, f"{ADDRESS} on eth0", 0.05)
+            details.append(one_run(lab, daemon, fdt))
+            wait_for(daemon.probing_ok, 60 + 5 * fdt, "both members probing ok again", 0.05)
+            time.sleep(0.2)
+        log = daemon.log()
+    fdt_lines = [line for line in log.splitlines() if "detection time" in line.lower()]
+    interval_ms = fdt_ms / 7
+    return {
+        "fdt_ms": fdt_ms,
+        "runs": runs,
+        "failed_ms": summary([r["failed_ms"] for r in details]),
+        "reachable_ms": summary([r["reachable_ms"] for r in details if r["reachable_ms"]]),
+        "runs_without_outage": sum(r["reachable_ms"] is None for r in details),
+        "failback_ms": summary([r["failback_ms"] for r in details]),
+        "failed_within_fdt": sum(r["failed_ms"] <= fdt_ms for r in details),
+        "reachable_within_fdt_plus_20ms": sum(
+            r["reachable_ms"] is not None and r["reachable_ms"] <= fdt_ms + 20 for r in details
+        ),
+        "failback_within_2fdt_plus_interval": sum(
+            r["failback_ms"] <= 2 * fdt_ms + interval_ms for r in details
+        ),
+        "daemon_fdt_log": fdt_lines[-5:],
+        "run_details": details,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="1 run at FDT 1 s and 100 ms")
+    parser.add_argument("--runs", type=int, default=None, help="runs per FDT (full: 10)")
+    parser.add_argument("--fdt", type=int, nargs="+", default=None, help="FDTs in ms")
+    args = parser.parse_args()
+    require_root()
+    runs = args.runs or (1 if args.smoke else 10)
+    fdts = args.fdt or ([1000, 100] if args.smoke else [10000, 1000, 100])
+    began = time.monotonic()
+    per_fdt = [measure(fdt, runs) for fdt in fdts]
+    result = {
+        "benchmark": "probe_detection",
+        "mode": "smoke" if args.smoke else "full",
+        "command": " ".join(["python", *sys.argv]),
+        "machine": machine(),
+        "runs_per_fdt": runs,
+        "fdt": per_fdt,
+        "goals": {
+            "failed_ms_max": "FDT in every run",
+            "reachable_ms_max": "FDT + 20 ms",
+            "failback_ms_max": "2 x FDT + one probe interval (FDT/7)",
+        },
+        "duration_s": round(time.monotonic() - began, 1),
+    }
+    write_result("probe_detection", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
