@@ -369,3 +369,40 @@ def test_explicit_targets_from_mpathd_come_first() -> None:
     # Off-subnet entries are ignored; the explicit target is a fixed (router-like) one.
     assert _targets(runner, "hme0") == ["192.168.85.102"]
     assert runner.engine.probes[("hme0", "inet")].targets_are_routers
+
+
+NO_TARGETS = """
+[host]
+name = "h"
+[[link]]
+name = "net0"
+  [[link.neighbour]]
+  name = "quiet"
+  role = "host"
+  address = "192.168.85.101"
+  answers_multicast = false
+[[nic]]
+name = "hme0"
+mac = "8:0:20:0:0:1"
+link = "net0"
+hostname = '''
+192.168.85.19 netmask + broadcast + group test up \\
+    addif 192.168.85.21 deprecated -failover netmask + broadcast + up
+'''
+"""
+
+
+def test_no_targets_is_said_loudly_and_the_return_too() -> None:
+    runner = boot_text(NO_TARGETS)
+    runner.run_for(45)
+    assert logged(
+        runner,
+        "No probe targets found on (inet hme0); probe-based failure detection is not working",
+    )
+    from ipmp.core.events import Route
+
+    runner.apply(
+        lambda host, now: host.add_route(Route("inet", "0.0.0.0", 0, "192.168.85.101"), now)
+    )
+    runner.run_for(25)
+    assert logged(runner, "Probe targets found on (inet hme0); probing resumes")

@@ -113,6 +113,7 @@ class Tracking:
     repair_not_before: float = 0.0
     failed_by_probes: bool = False
     subnet_warned: bool = False
+    no_targets_logged: set[Family] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -1326,7 +1327,35 @@ class Engine:
                 track.no_test_logged = True
                 actions.append(_log(NO_TEST_ADDRESS.format(name)))
             actions += self._check_plumbing(nic, track)
+            actions += self._check_targets(nic, track, now)
         actions += self._enforce(now)
+        return actions
+
+    def _check_targets(self, nic: Nic, track: Tracking, now: float) -> list[Action]:
+        """Say so loudly when a test address has found no target (facts §9, pitfall 2).
+
+        Without targets probe-based detection silently does nothing; Linux
+        hosts ignore all-hosts IPv4 echo by default, so this is common there.
+        """
+        actions: list[Action] = []
+        for family in FAMILIES:
+            inst = self.probes.get((nic.name, family))
+            if inst is None or inst.test_address is None:
+                continue
+            where = f"({family} {nic.name})"
+            if not inst.targets and family not in track.no_targets_logged:
+                if now - track.since >= TESTADDR_CONF_TIME:
+                    track.no_targets_logged.add(family)
+                    actions.append(
+                        _log(
+                            f"No probe targets found on {where}; probe-based failure "
+                            "detection is not working there: add a router or host routes "
+                            "on the test subnet, or TARGETS= in /etc/default/mpathd"
+                        )
+                    )
+            elif inst.targets and family in track.no_targets_logged:
+                track.no_targets_logged.discard(family)
+                actions.append(_log(f"Probe targets found on {where}; probing resumes"))
         return actions
 
     def _check_plumbing(self, nic: Nic, track: Tracking) -> list[Action]:
