@@ -283,8 +283,10 @@ def describe(runner: VirtualRunner) -> str:
 # there too.)
 
 STANDBY_OWN_DATA_LATE = "standby-own-data-late"
+STANDBY_COVERS_STANDBY = "standby-covers-standby"
 
-KNOWN_BUGS: frozenset[str] = frozenset({STANDBY_OWN_DATA_LATE})
+KNOWN_BUGS: frozenset[str] = frozenset()
+"""Fixed in the engine; kept as names so a future regression can be parked here."""
 
 
 # ---------------------------------------------------------------------------
@@ -524,7 +526,9 @@ def check_standby_only_covers(runner: VirtualRunner, failback: bool) -> None:
                 )
 
 
-def standby_own_addresses(runner: VirtualRunner) -> dict[str, str]:
+def standby_own_addresses(
+    runner: VirtualRunner, known: frozenset[str] = KNOWN_BUGS
+) -> dict[str, str]:
     """Invariant 4b: a standby's own UP addresses are carried by an active member if any.
 
     guide: "if you configure as standby an interface that already has data
@@ -541,7 +545,11 @@ def standby_own_addresses(runner: VirtualRunner) -> dict[str, str]:
         theirs = [
             li.address
             for li in nic.addresses()
-            if li.is_data and li.up and (home := table.nics.get(li.home)) and home.standby
+            if li.is_data
+            and li.up
+            and (home := table.nics.get(li.home)) is not None
+            and home.standby
+            and (home.usable or STANDBY_COVERS_STANDBY not in known)
         ]
         others = _active_alternative(table, nic) if theirs else []
         if others:
@@ -1095,3 +1103,14 @@ def test_standby_hands_its_own_address_on_at_once_after_a_failover() -> None:
     assert _where(runner, "192.168.85.20") == "hme2:1"  # the standby covers for hme1
     # hme0 is active and working: hme2's own address goes there, not back to hme2.
     assert (_where(runner, "192.168.85.40") or "").startswith("hme0")
+
+
+def test_standby_does_not_cover_for_another_standby() -> None:
+    runner = _booted("three-nic")
+    runner.execute(runner.engine.offline("hme1", runner.now))
+    assert _where(runner, "192.168.85.20") == "hme2:1"  # the standby covers for hme1
+    runner.ifconfig(["hme1", "standby"])
+    runner.run_for(45)
+    # hme1's address belongs to a standby now: it goes to the active hme0 (guide: a
+    # standby's data addresses "automatically fail over to another interface").
+    assert runner.host.ping("192.168.85.20") == "hme0"

@@ -1413,6 +1413,10 @@ class Engine:
         probing = self._probing(nic)
         return not probing or all(inst.loss_run() >= NUM_PROBE_FAILS for inst in probing)
 
+    def _standby_home(self, li: LogicalInterface) -> bool:
+        home = self.table.nics.get(li.home)
+        return home is not None and home.standby
+
     def _enforce_nic(self, nic: Nic) -> list[Action]:
         actions: list[Action] = []
         if nic.standby and nic.present:
@@ -1421,12 +1425,13 @@ class Engine:
                 home = self.table.nics.get(li.home)
                 if home is not None and home.usable and home.group == nic.group:
                     move_addresses(nic, home, homed_at(home.name))
-            if any(li.is_data and li.home == nic.name for li in nic.addresses()):
-                # Its own addresses came back while it covered: they go to an
-                # active member as soon as there is one (FAILOVER_TO_NONSTANDBY).
+            if any(li.is_data and self._standby_home(li) for li in nic.addresses()):
+                # Addresses of a standby (its own, come back while it covered, or
+                # another standby's) belong on an active member as soon as there
+                # is one (FAILOVER_TO_NONSTANDBY).
                 dst = choose_destination(self.table, nic, "to_nonstandby")
                 if dst is not None:
-                    move_addresses(nic, dst, homed_at(nic.name))
+                    move_addresses(nic, dst, self._standby_home)
         carries = any(li.is_data and li.up for li in nic.addresses())
         if nic.present and not nic.failed:
             # INACTIVE means "carries no data" (guide: Standby Interfaces).
