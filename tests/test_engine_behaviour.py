@@ -406,3 +406,16 @@ def test_no_targets_is_said_loudly_and_the_return_too() -> None:
     )
     runner.run_for(25)
     assert logged(runner, "Probe targets found on (inet hme0); probing resumes")
+
+
+def test_multicast_memberships_follow_the_address() -> None:
+    # guide: "Multicast memberships that are associated with 192.168.85.19 can
+    # still receive packets, but they now receive packets through hme1."
+    runner = settle(boot("active-active"))
+    runner.host.join("192.168.85.19", "224.1.2.3")
+    assert runner.host.multicast_receivers("224.1.2.3") == {"hme0"}
+    runner.apply(lambda host, now: host.set_link("hme0", False, now))
+    assert runner.host.multicast_receivers("224.1.2.3") == {"hme1"}
+    runner.apply(lambda host, now: host.set_link("hme0", True, now))
+    assert runner.run_until_true(lambda: where(runner, "192.168.85.19") == "hme0", 60)
+    assert runner.host.multicast_receivers("224.1.2.3") == {"hme0"}

@@ -204,6 +204,7 @@ class SimHost:
         self._announcements: list[tuple[float, str, str]] = []
         self._probes_sent: dict[tuple[str, Family], int] = {}
         self.spreading: dict[tuple[Family, str], tuple[str, ...]] = {}
+        self._memberships: dict[str, set[str]] = {}
         """Outbound spreading: subnet -> the interfaces its flows leave by."""
 
     # ------------------------------------------------------------------ Stack
@@ -559,6 +560,31 @@ class SimHost:
             raise IpmpError(f"route to {route.destination}/{route.prefixlen}: not in table")
         self._routes.remove(route)
         self._push(now, RoutesChanged(now, tuple(self._routes)))
+
+    # ---------------------------------------------------------- multicast
+
+    def join(self, address: str, group: str) -> None:
+        """An application joins multicast ``group`` through local ``address``.
+
+        As in the Solaris kernel the membership belongs to the address, so it
+        follows the address when a failover moves it (guide: "Multicast
+        memberships that are associated with 192.168.85.19 can still receive
+        packets, but they now receive packets through hme1").
+
+        Raises:
+            IpmpError: ``address`` is not an UP address of this host.
+        """
+        if not any(a.address == address and a.up for a in self.addresses()):
+            raise IpmpError(f"join {group}: {address} is not an UP address of this host")
+        self._memberships.setdefault(address, set()).add(group)
+
+    def multicast_receivers(self, group: str) -> set[str]:
+        """The interfaces on which packets for ``group`` are received now."""
+        return {
+            a.ifname
+            for a in self.addresses()
+            if a.up and group in self._memberships.get(a.address, set())
+        }
 
     # ---------------------------------------------------------------- queries
 
