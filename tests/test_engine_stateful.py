@@ -9,17 +9,23 @@ default failure detection time, then applies random steps:
 * faults on the simulated host: cable pulls and plugs, silent switch-port drops,
   partial probe loss, probe targets going down and up, NIC unplug and plug (DR);
 * virtual time passing (0.1 to 30 s);
-* administrator commands through ``ifconfig`` (standby / -standby, leaving and joining
-  the group, addif / removeif of data and test addresses, -failover / failover / up /
-  down on logical interfaces), including ones that must be refused;
-* ``settle``: every fault healed and 90 quiet seconds, after which the group must have
-  fully converged (guide: Detecting Physical Interface Repairs; FAILBACK).
+* administrator commands through ``ifconfig`` (standby / -standby, leaving, joining
+  and changing the group, addif / removeif of data and test addresses, -failover /
+  failover / up / down on the logical interfaces that exist), and ``if_mpadm -d`` /
+  ``-r`` (offline, undo offline), including requests that must be refused: a refused
+  request must leave the engine's table and the kernel exactly as they were;
+* ``settle``: every fault healed, then at most 90 quiet seconds within which the group
+  must have fully converged (guide: Detecting Physical Interface Repairs; FAILBACK).
 
 After every step the invariants below are checked; each helper says in its docstring
-which statement of the guide or DESIGN.md it enforces.  The machine keeps its own
-model of what the administrator configured (every address with its UP, DEPRECATED and
-NOFAILOVER flags and the NIC it belongs to), updated only by accepted commands, so a
-lost, duplicated or altered address is caught however the engine got there.
+which statement of the guide, the facts or DESIGN.md it enforces.  The machine keeps
+its own model of what the administrator configured (every address with its UP,
+DEPRECATED and NOFAILOVER flags, the NIC it belongs to and, for a test address, the
+NIC it must stay on), updated only by accepted requests, so a lost, duplicated or
+altered address is caught however the engine got there.
+
+The engine bugs the machine found have deterministic regression tests at the end of
+the file; see ``KNOWN_BUGS`` for how an open one is parked.
 """
 
 from __future__ import annotations
