@@ -377,10 +377,10 @@ def misplaced_data(runner: VirtualRunner) -> dict[str, str]:
     NIC is in no group (guide: "Failover can only occur when you have configured more
     than one interface in the IPMP group"); the group has failed (guide: Group
     Failures, "does not perform failovers"); no other member is usable and plumbed for
-    every family of the NIC's data (facts 4.2); or the NIC is FAILED but answers
-    probes again, on its way to repair (facts 4.1).  Addresses on a healthy member
-    other than their home (FAILBACK=no, a standby in use) are fine: only the hosting
-    NIC's health counts.
+    every family of the NIC's data (facts 4.2); or the NIC is FAILED with its link
+    up and its probes were not failing at the last scan (facts 4.1; ``_recovering``).
+    Addresses on a healthy member other than their home (FAILBACK=no, a standby in
+    use) are fine: only the hosting NIC's health counts.
     """
     engine = runner.engine
     table = engine.table
@@ -468,7 +468,7 @@ def _active_alternative(table: HostTable, nic: Nic) -> list[str]:
 
 
 def check_offline_carries_nothing(runner: VirtualRunner) -> None:
-    """Invariant 4b: an OFFLINE NIC carries no UP data address.
+    """Invariant 4c: an OFFLINE NIC carries no UP data address.
 
     facts 4.8: offlining fails the NIC's data addresses over, and is refused when no
     member can take them; if_mpadm then brings down what stays.  So data reaches an
@@ -598,12 +598,12 @@ def convergence_problems(runner: VirtualRunner, failback: bool) -> list[str]:
     guide: Detecting Physical Interface Repairs ("After failback, the original
     configuration is restored"); Standby Interfaces; FAILBACK.  Every NIC that is not
     OFFLINE is repaired and no group with such a NIC failed; no data address is on an
-    OFFLINE NIC if another member could carry it;
-    with FAILBACK=yes every data address is at home, except the addresses of a
-    standby or an OFFLINE NIC, which stay with an active member; a standby hosts no
-    address of another NIC (unless that one is OFFLINE) and is INACTIVE, unless it
-    carries its own addresses because no active member can; each UP address answers
-    a ping from the NIC that holds it, and no DOWN address answers at all.
+    OFFLINE NIC if another member could carry it; with FAILBACK=yes every data
+    address is at home, except the addresses of a standby or an OFFLINE NIC, which
+    stay with an active member; a standby hosts no address of another NIC (unless
+    that one is OFFLINE) and is INACTIVE unless it carries data because no active
+    member can; each UP address answers a ping from the NIC that holds it, and no
+    DOWN address answers at all.
     """
     engine = runner.engine
     table = engine.table
@@ -633,7 +633,6 @@ def convergence_problems(runner: VirtualRunner, failback: bool) -> list[str]:
                 problems.append(f"{address} is on offline {_label(nic, li)}")
             if failback and not home.standby and not home.offline and nic is not home:
                 problems.append(f"{address} is on {_label(nic, li)}, not at home on {home.name}")
-
         answered = runner.host.ping(address)
         expected = nic.name if li.up else None
         if answered != expected:
@@ -947,8 +946,8 @@ class IpmpMachine(RuleBasedStateMachine):
 
 
 IpmpMachine.TestCase.settings = settings(
-    max_examples=150,
-    stateful_step_count=40,
+    max_examples=400,
+    stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
