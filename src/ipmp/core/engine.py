@@ -66,7 +66,7 @@ from ipmp.core.failover import (
     move_addresses,
     pending_failback,
 )
-from ipmp.core.flags import IFF_DEPRECATED, IFF_NOFAILOVER, IFF_UP
+from ipmp.core.flags import IFF_DEPRECATED, IFF_NOFAILOVER, IFF_NOLOCAL, IFF_NOXMIT, IFF_UP
 from ipmp.core.hostname_files import HostnameFile
 from ipmp.core.ifconfig_apply import ApplyContext, apply_ifconfig
 from ipmp.core.ifconfig_format import format_all, format_interface
@@ -971,7 +971,8 @@ class Engine:
                 file = self.files.get((nic.name, family))
                 if file is not None:
                     actions += self._apply_file(file, event.now)
-        self.tracking.pop(nic.name, None) if returning else None
+        if returning:
+            self.tracking.pop(nic.name, None)  # tracked afresh, as a new NIC
         actions += self._sync(event.now) + self._evaluate(event.now)
         return actions
 
@@ -1457,8 +1458,6 @@ def select_test_address(nic: Nic, family: Family) -> LogicalInterface | None:
     Eligible: NOFAILOVER and UP, neither NOXMIT nor NOLOCAL, not 0.0.0.0; IPv6
     only link-local.  IPv4 prefers a DEPRECATED one; otherwise the last found.
     """
-    from ipmp.core.flags import IFF_NOLOCAL, IFF_NOXMIT
-
     inst: Instance | None = nic.instances.get(family)
     if inst is None:
         return None
