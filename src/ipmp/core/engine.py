@@ -794,20 +794,26 @@ class Engine:
         stale = [key for key in self.probes if key[0] not in self.table.nics]
         for key in stale:
             del self.probes[key]
-        return actions + self._prepare_members() + self._spreading()
+        first, last = self._spreading()
+        return first + actions + self._prepare_members() + last
 
     def _with_spreading(self, actions: list[Action]) -> list[Action]:
-        """Append the outbound-spreading changes a step may have caused."""
+        """Add the outbound-spreading changes a step may have caused."""
         if not actions or all(isinstance(a, SendProbe) for a in actions):
             return actions
-        return actions + self._spreading()
+        first, last = self._spreading()
+        return first + actions + last
 
-    def _spreading(self) -> list[Action]:
+    def _spreading(self) -> tuple[list[Action], list[Action]]:
         """Multipath routes over each group's active members (guide: Outbound Load Spreading).
 
         Per data subnet of a group: the members that are usable, not INACTIVE
         and hold an UP data address.  A failed group keeps its last routes: no
         failover happens then either.
+
+        Returns the changes to make before the step's other actions (routes
+        that only lose members: outbound traffic leaves a failed interface
+        before its addresses start moving) and those to make after them.
         """
         want: dict[tuple[Family, str], tuple[str, ...]] = {}
         for name in sorted({n.group for n in self.table.nics.values() if n.group}):
@@ -829,13 +835,15 @@ class Engine:
             )
             for key in subnets:
                 want[key] = active
-        actions: list[Action] = []
+        first: list[Action] = []
+        last: list[Action] = []
         for key in sorted(set(want) | set(self.spread)):
-            ifnames = want.get(key, ())
-            if self.spread.get(key, ()) != ifnames:
-                actions.append(SpreadOutbound(key[0], key[1], ifnames))
+            ifnames, before = want.get(key, ()), self.spread.get(key, ())
+            if before != ifnames:
+                shrinks = bool(ifnames) and set(ifnames) < set(before)
+                (first if shrinks else last).append(SpreadOutbound(key[0], key[1], ifnames))
         self.spread = {key: value for key, value in want.items() if value}
-        return actions
+        return first, last
 
     def _prepare_members(self) -> list[Action]:
         """Kernel settings for group members: set on joining, restored on leaving."""

@@ -66,14 +66,18 @@ def reconcile(old: HostTable, new: HostTable) -> list[Action]:
     """The actions that turn the kernel state of ``old`` into that of ``new``.
 
     Order: plumbs, removals, moves (each UP one announced from its new
-    interface), additions, updates, unplumbs.
+    interface), additions, updates, unplumbs.  Among the moves, an address
+    that becomes unit 0 of its new interface goes first and one that leaves
+    unit 0 of its old interface goes last: a kernel (Linux) whose first
+    address in a subnet is the primary then never has to promote a secondary
+    and rebuild the routes of all the others once per moved address.
     """
     before, after = kernel_addresses(old), kernel_addresses(new)
     was_plumbed, now_plumbed = plumbed(old), plumbed(new)
     actions: list[Action] = [
         PlumbInterface(name, fam) for name, fam in sorted(now_plumbed - was_plumbed)
     ]
-    moves: list[Action] = []
+    moves: list[tuple[int, list[Action]]] = []
     adds: list[Action] = []
     updates: list[Action] = []
     for key, gone in before.items():
@@ -100,7 +104,8 @@ def reconcile(old: HostTable, new: HostTable) -> list[Action]:
                 # neighbours still hold the old MAC until told.
                 adds.append(AnnounceAddress(new_addr.ifname, family, address))
         elif (old_addr.ifname, old_addr.unit) != (new_addr.ifname, new_addr.unit):
-            moves.append(
+            rank = 0 if new_addr.unit == 0 else 2 if old_addr.unit == 0 else 1
+            move: list[Action] = [
                 MoveAddress(
                     family,
                     address,
@@ -113,9 +118,10 @@ def reconcile(old: HostTable, new: HostTable) -> list[Action]:
                     new_addr.up,
                     new_addr.deprecated,
                 )
-            )
+            ]
             if new_addr.up and old_addr.ifname != new_addr.ifname:
-                moves.append(AnnounceAddress(new_addr.ifname, family, address))
+                move.append(AnnounceAddress(new_addr.ifname, family, address))
+            moves.append((rank, move))
         elif old_addr != new_addr:
             updates.append(
                 UpdateAddress(
@@ -129,7 +135,9 @@ def reconcile(old: HostTable, new: HostTable) -> list[Action]:
                     new_addr.test,
                 )
             )
-    actions += moves + adds + updates
+    for _, move in sorted(moves, key=lambda ranked: ranked[0]):
+        actions += move
+    actions += adds + updates
     actions += [UnplumbInterface(name, fam) for name, fam in sorted(was_plumbed - now_plumbed)]
     return actions
 
