@@ -389,12 +389,16 @@ def test_linux_stack_keeps_the_stack_contract(make_lab: Callable[[str], Lab]) ->
 def test_member_sysctls_set_on_join_and_restored_on_leave(make_lab: Callable[[str], Lab]) -> None:
     host = started(make_lab, topology_text("lab-active-active"))
 
-    def sysctl(name: str) -> str:
-        return host.lab.run(["cat", f"/proc/sys/net/ipv4/conf/eth1/{name}"]).stdout.strip()
+    def sysctl(name: str, family: str = "ipv4") -> str:
+        return host.lab.run(["cat", f"/proc/sys/net/{family}/conf/eth1/{name}"]).stdout.strip()
 
+    linkdown = "ignore_routes_with_linkdown"
     assert [sysctl(k) for k in ("arp_ignore", "arp_announce", "rp_filter")] == ["1", "2", "2"]
+    assert [sysctl(linkdown), sysctl(linkdown, "ipv6")] == ["1", "1"]
     assert "eth1: set net.ipv4.conf.eth1.arp_ignore=1 (was 0)" in host.log()
+    assert f"net.ipv6.conf.eth1.{linkdown}=1 (was 0)" in host.log()
     host.client().request("ifconfig", argv=["eth1", "group", ""])
     wait_for(lambda: sysctl("arp_ignore") == "0", 5, "arp_ignore restored")
     assert [sysctl(k) for k in ("arp_announce", "rp_filter")] == ["0", "0"]
+    assert [sysctl(linkdown), sysctl(linkdown, "ipv6")] == ["0", "0"]
     assert "eth1: restored net.ipv4.conf.eth1.arp_ignore=0" in host.log()

@@ -134,7 +134,8 @@ class PrepareInterface:
     """``ifname`` joined a group: give it the kernel settings a member needs.
 
     On Linux: arp_ignore=1, arp_announce=2, rp_filter=2, promote_secondaries=1
-    (linux-peers §6.4), remembering the old values.
+    (linux-peers §6.4) and ignore_routes_with_linkdown=1 (IPv4 and IPv6),
+    remembering the old values.
     """
 
     ifname: str

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import errno
 import ipaddress
+import os
 import socket
 import struct
 from collections.abc import Callable
@@ -75,6 +76,7 @@ from ipmp.core.events import (
 )
 from ipmp.core.types import Family
 from ipmp.linux import packets
+from ipmp.linux.rtnl_batch import AddressBatcher, AddressChange
 
 TEST_TABLE_BASE = 10000
 """Policy-routing table of interface index i: TEST_TABLE_BASE + i."""
@@ -88,10 +90,15 @@ ANNOUNCE_SCHEDULE = (0.0, 0.25, 1.0, 2.0)
 """Seconds after a move at which the new interface announces the address."""
 
 MEMBER_SYSCTLS = (
-    ("arp_ignore", "1"),
-    ("arp_announce", "2"),
-    ("rp_filter", "2"),
-    ("promote_secondaries", "1"),
+    ("ipv4", "arp_ignore", "1"),
+    ("ipv4", "arp_announce", "2"),
+    ("ipv4", "rp_filter", "2"),
+    ("ipv4", "promote_secondaries", "1"),
+    # A member that loses its carrier must stop carrying traffic at once, not
+    # when in.mpathd has rewritten the spreading routes: with the default 0 the
+    # kernel keeps choosing nexthops on a dead link (BENCHMARKS.md, mass failover).
+    ("ipv4", "ignore_routes_with_linkdown", "1"),
+    ("ipv6", "ignore_routes_with_linkdown", "1"),
 )
 """linux-peers §6.4: what a NIC sharing a subnet with its siblings needs."""
 
@@ -143,6 +150,7 @@ class LinuxStack:
     _routes_pending: bool = False
     _arp_socket: socket.socket | None = None
     _na_socket: socket.socket | None = None
+    _batcher: AddressBatcher | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -179,6 +187,8 @@ class LinuxStack:
         for announcer in (self._arp_socket, self._na_socket):
             if announcer is not None:
                 announcer.close()
+        if self._batcher is not None:
+            self._batcher.close()
         self._ipr.close()
         self._events.close()
 
@@ -258,7 +268,7 @@ class LinuxStack:
             address = str(ipaddress.ip_address(address))
             plumbed.add((name, family))
             prefixlen = int(msg["prefixlen"])
-            link_local = family == "inet6" and ipaddress.IPv6Address(address).is_link_local
+            link_local = _link_local(family, address)
             if link_local:
                 unit, prefixlen = 0, LINK_LOCAL_PREFIX
             else:
@@ -418,14 +428,110 @@ class LinuxStack:
     # ------------------------------------------------------------ kernel changes, in order
 
     async def _worker(self) -> None:
+        held: Action | None = None
         while True:
-            action = await self._queue.get()
+            action = held if held is not None else await self._queue.get()
+            held = None
+            if isinstance(action, MoveAddress):
+                # A failover queues its moves together: carry them out as one batch.
+                moves = [action]
+                while not self._queue.empty():
+                    following = self._queue.get_nowait()
+                    if not isinstance(following, MoveAddress):
+                        held = following
+                        break
+                    moves.append(following)
+                for outcome in await self._move_all(moves):
+                    self._report(outcome)
+                continue
             now = self._loop.time()
             try:
                 event = await self._carry_out(action)
             except (NetlinkError, OSError, IpmpError, ValueError) as err:
                 event = ActionFailed(now, action, _describe(err))
             self._report(event if event is not None else ActionCompleted(self._loop.time(), action))
+
+    async def _move_all(self, moves: list[MoveAddress]) -> list[Event]:
+        """Move addresses: every add first (the address is never absent), then the deletes.
+
+        The kernel changes go out in batches (``rtnl_batch``); each move still
+        gets its own outcome.  A move whose add fails leaves the address where
+        it was.
+        """
+        outcome: dict[int, str] = {}
+        added: dict[int, _Configured | None] = {}
+        batch: list[tuple[int, AddressChange]] = []
+        for i, move in enumerate(moves):
+            add = AddAddress(
+                move.to_if,
+                move.family,
+                move.to_unit,
+                move.address,
+                move.prefixlen,
+                move.broadcast,
+                move.up,
+                move.deprecated,
+                False,
+            )
+            try:
+                if not move.up or _link_local(move.family, move.address):
+                    added[i] = await self._install(add)  # nothing to ask the kernel
+                    continue
+                change = AddressChange(
+                    True,
+                    move.family,
+                    self._index(move.to_if),
+                    move.address,
+                    move.prefixlen,
+                    label=_label(move.to_if, move.to_unit) if move.family == "inet" else "",
+                    broadcast=move.broadcast if move.family == "inet" else "",
+                    deprecated=move.deprecated,
+                )
+            except (NetlinkError, OSError, IpmpError, ValueError) as err:
+                outcome[i] = _describe(err)
+                continue
+            self._down.pop((move.family, move.address), None)
+            batch.append((i, change))
+        for (i, _), code in zip(batch, await self._batch(batch), strict=True):
+            if code in (0, errno.EEXIST):
+                move = moves[i]
+                added[i] = _Configured(move.to_if, move.family, move.address, move.prefixlen)
+            else:
+                outcome[i] = f"netlink: {os.strerror(code)}"
+        deletes: list[tuple[int, AddressChange]] = []
+        for i, new in added.items():
+            move = moves[i]
+            key = (move.family, move.address)
+            old = self._configured.pop(key, None)
+            if new is not None:
+                self._configured[key] = new
+            if old is None or old.ifname == move.to_if:
+                continue
+            link = self._links.get(old.ifname)
+            if old.test_route or link is None or _link_local(old.family, old.address):
+                try:
+                    await self._delete(old)  # the rare cases, one by one
+                except (NetlinkError, OSError, IpmpError, ValueError) as err:
+                    outcome[i] = _describe(err)
+                continue
+            deletes.append(
+                (i, AddressChange(False, old.family, link.index, old.address, old.prefixlen))
+            )
+        for (i, _), code in zip(deletes, await self._batch(deletes), strict=True):
+            if code not in (0, errno.EADDRNOTAVAIL, errno.ENOENT, errno.ENODEV):
+                outcome[i] = f"netlink: {os.strerror(code)}"
+        now = self._loop.time()
+        return [
+            ActionFailed(now, move, outcome[i]) if i in outcome else ActionCompleted(now, move)
+            for i, move in enumerate(moves)
+        ]
+
+    async def _batch(self, changes: list[tuple[int, AddressChange]]) -> list[int]:
+        if not changes:
+            return []
+        if self._batcher is None:
+            self._batcher = AddressBatcher()
+        return await self._batcher.run([change for _, change in changes])
 
     async def _carry_out(self, action: Action) -> Event | None:
         if isinstance(action, AddAddress):
@@ -447,27 +553,6 @@ class LinuxStack:
                     action.test,
                 )
             )
-        elif isinstance(action, MoveAddress):
-            # Add on the new interface first: the address is never absent.
-            key = (action.family, action.address)
-            new = await self._install(
-                AddAddress(
-                    action.to_if,
-                    action.family,
-                    action.to_unit,
-                    action.address,
-                    action.prefixlen,
-                    action.broadcast,
-                    action.up,
-                    action.deprecated,
-                    False,
-                )
-            )
-            old = self._configured.pop(key, None)
-            if old is not None and old.ifname != action.to_if:
-                await self._delete(old)
-            if new is not None:
-                self._configured[key] = new
         elif isinstance(action, PlumbInterface):
             await self._plumb(action)
         elif isinstance(action, UnplumbInterface):
@@ -499,14 +584,12 @@ class LinuxStack:
             return None
         self._down.pop(key, None)
         index = self._index(action.ifname)
-        if action.family == "inet6" and ipaddress.IPv6Address(action.address).is_link_local:
+        if _link_local(action.family, action.address):
             # The kernel made it when IPv6 came up on the interface.
             return _Configured(action.ifname, "inet6", action.address, 64)
         lifetime = {"preferred_lft": 0} if action.deprecated else {}
         if action.family == "inet":
-            label = action.ifname if action.unit == 0 else f"{action.ifname}:{action.unit}"
-            if len(label) > 15:
-                raise IpmpError(f"{label}: logical interface names are at most 15 characters")
+            label = _label(action.ifname, action.unit)
             isolated = action.test and action.deprecated
             prefixlen = 32 if isolated else action.prefixlen
             # Scope host keeps it out of source selection even for routes
@@ -574,7 +657,7 @@ class LinuxStack:
         await self._delete(record)
 
     async def _delete(self, record: _Configured) -> None:
-        if record.family == "inet6" and ipaddress.IPv6Address(record.address).is_link_local:
+        if _link_local(record.family, record.address):
             return
         link = self._links.get(record.ifname)
         if link is None:
@@ -649,18 +732,17 @@ class LinuxStack:
     # ------------------------------------------------------------ member settings
 
     def _prepare(self, ifname: str) -> Event:
-        base = self.sysctl_root / "ipv4" / "conf" / ifname
         changes: list[str] = []
         saved = self._saved_sysctls.setdefault(ifname, [])
-        for key, value in MEMBER_SYSCTLS:
-            path = base / key
+        for family, key, value in MEMBER_SYSCTLS:
+            path = self.sysctl_root / family / "conf" / ifname / key
             old = self._read_sysctl(path)
             if old is None or old == value:
                 continue
             if not any(p == path for p, _ in saved):
                 saved.append((path, old))
             self._write_sysctl(path, value)
-            changes.append(f"net.ipv4.conf.{ifname}.{key}={value} (was {old})")
+            changes.append(f"{_sysctl_name(path)}={value} (was {old})")
         return SettingsChanged(self._loop.time(), ifname, tuple(changes))
 
     def _release(self, ifname: str) -> Event:
@@ -668,7 +750,7 @@ class LinuxStack:
         for path, old in self._saved_sysctls.pop(ifname, []):
             if self._read_sysctl(path) is not None:
                 self._write_sysctl(path, old)
-                changes.append(f"net.ipv4.conf.{ifname}.{path.name}={old}")
+                changes.append(f"{_sysctl_name(path)}={old}")
         return SettingsChanged(self._loop.time(), ifname, tuple(changes), restored=True)
 
     @staticmethod
@@ -798,6 +880,23 @@ class LinuxStack:
                     0,
                     ("ff02::1", 0, 0, link.index),
                 )
+
+
+def _label(ifname: str, unit: int) -> str:
+    """The kernel label of logical interface ``unit`` of ``ifname`` (eth0, eth0:1...)."""
+    label = ifname if unit == 0 else f"{ifname}:{unit}"
+    if len(label) > 15:
+        raise IpmpError(f"{label}: logical interface names are at most 15 characters")
+    return label
+
+
+def _link_local(family: Family, address: str) -> bool:
+    return family == "inet6" and ipaddress.IPv6Address(address).is_link_local
+
+
+def _sysctl_name(path: Path) -> str:
+    """``.../ipv6/conf/eth0/key`` as sysctl(8) names it: ``net.ipv6.conf.eth0.key``."""
+    return ".".join(("net", *path.parts[-4:]))
 
 
 def _solaris_mac(mac: str) -> str:
