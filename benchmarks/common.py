@@ -182,11 +182,12 @@ class Prober:
         interval: float,
         duration: float,
         since: float | None = None,
+        raw: bool = False,
     ) -> None:
         argv = ["ip", "netns", "exec", lab.neighbour_ns(neighbour), sys.executable, str(PROBER)]
         argv += ["--interval", str(interval), "--duration", str(duration)]
         if since is not None:
-            argv += ["--since", repr(since)]
+            argv += ["--since", repr(since)] + (["--raw"] if raw else [])
         argv += addresses
         self.started = time.monotonic()
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -39,6 +39,7 @@ from common import (
     wait_for,
     write_result,
 )
+from timeline import HostMonitor, address_added, bins, carrier_lost, first, ms, write_trace
 
 from ipmp.lab.lab import Lab
 
@@ -77,7 +78,57 @@ def one_outage(lab: Lab, fault: Any) -> dict[str, Any]:
     }
 
 
-def daemon_phase(runs: int) -> tuple[list[dict[str, Any]], list[str]]:
+def traced_run(lab: Lab, daemon: Daemon) -> list[dict[str, Any]]:
+    """One more pull (not counted in the figures), with the plug and failback, as timelines."""
+    wait_for(daemon.probing_ok, 20, "both members probing ok", 0.05)
+    prober = Prober(lab, "router1", [ADDRESS], INTERVAL, LEAD + 10.0)
+    monitor = HostMonitor(lab)
+    try:
+        time.sleep(LEAD)
+        t0 = time.monotonic()
+        lab.set_cable("eth0", False)
+        wait_for(lambda: holder(lab, ADDRESS) == "eth1", 5, "moved to eth1", 0.01)
+        time.sleep(1.0)
+        t1 = time.monotonic()
+        lab.set_cable("eth0", True)
+        wait_for(lambda: holder(lab, ADDRESS) == "eth0", 20, "failback to eth0", 0.01)
+        time.sleep(0.3)
+        prober.terminate()
+        data = prober.result()
+    finally:
+        prober.stop()
+        lines = monitor.stop()
+    times = reply_times(data)
+    _, _, back = largest_gap(times, t0 - 0.05)
+    events = [
+        [0.0, "cable pulled"],
+        [ms(first(lines, carrier_lost("eth0"), t0), t0), "eth0 carrier lost"],
+        [ms(first(lines, address_added("eth1", ADDRESS), t0), t0), "failover: on eth1"],
+        [ms(back, t0), "answers again"],
+    ]
+    end_ms = (time.monotonic() - t0) * 1000
+    title = "Link failover: eth0's cable pulled; router1 pings 192.0.2.19 every 1 ms"
+    repair = [
+        [round((t1 - t0) * 1000, 1), "cable plugged"],
+        [ms(first(lines, address_added("eth0", ADDRESS), t1), t0), "failback: on eth0"],
+    ]
+    return [
+        {
+            "title": title + " (the first 60 ms)",
+            "bin_ms": 1.0,
+            "bins": bins(times, t0, -20.0, 40.0, 1.0),
+            "events": events,
+        },
+        {
+            "title": title + ", then plugged back",
+            "bin_ms": 20.0,
+            "bins": bins(times, t0, -200.0, end_ms, 20.0),
+            "events": [*events[:1], *events[2:3], *repair],
+        },
+    ]
+
+
+def daemon_phase(runs: int) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]]]:
     notes: list[str] = []
     results: list[dict[str, Any]] = []
     with lab_from(example_text("lab-active-active", FAILURE_DETECTION_TIME="1000")) as lab:
@@ -92,10 +143,12 @@ def daemon_phase(runs: int) -> tuple[list[dict[str, Any]], list[str]]:
             wait_for(lambda: holder(lab, ADDRESS) == "eth0", 20, "failback to eth0", 0.05)
             wait_for(daemon.probing_ok, 20, "both members probing ok again", 0.05)
             time.sleep(0.3)
+        wait_for(lambda: holder(lab, ADDRESS) == "eth0", 20, "failback to eth0", 0.05)
+        traces = traced_run(lab, daemon)
         flaps = daemon.log().count("disabling failback")
         if flaps:
             notes.append(f"in.mpathd logged link-flap damping {flaps} time(s)")
-    return results, notes
+    return results, notes, traces
 
 
 def floor_phase(runs: int) -> list[dict[str, Any]]:
@@ -164,7 +217,8 @@ def main() -> int:
     require_root()
     runs = args.runs or (3 if args.smoke else 30)
     began = time.monotonic()
-    daemon_runs, notes = daemon_phase(runs)
+    daemon_runs, notes, traces = daemon_phase(runs)
+    write_trace("link_failover", args.smoke, traces)
     floor_runs = floor_phase(runs)
     outages = [r["outage_ms"] for r in daemon_runs if r["outage_ms"] is not None]
     floors = [r["outage_ms"] for r in floor_runs if r["outage_ms"] is not None]

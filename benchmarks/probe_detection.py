@@ -7,8 +7,11 @@ lab-active-active) and each run: router1 pings 192.0.2.19 every 1 ms
 is set up:
 
 * ``failed_ms``: until the daemon's snapshot shows eth0 ``failed`` (polled
-  every 5 ms over the control socket);
-* ``reachable_ms``: until the reply that ends the largest gap in replies;
+  every 5 ms over the control socket); ``failed_after_effect_ms`` counts from
+  the first echo request the drop swallowed instead (the nftables change
+  takes a few milliseconds to apply);
+* ``reachable_ms``: until the first reply to a request sent after the first
+  unanswered one (``prober.summarise``);
 * ``failback_ms`` (repair): from the drop ending until 192.0.2.19 is back on
   eth0 (``ip -j addr``, polled every 10 ms).
 
@@ -34,15 +37,21 @@ from common import (
     wait_for,
     write_result,
 )
+from timeline import HostMonitor, address_added, bins, first, ms, write_trace
 
 ADDRESS = "192.0.2.19"
 LEAD = 0.3
 
 
-def one_run(lab: Any, daemon: Daemon, fdt: float) -> dict[str, Any]:
+def one_run(lab: Any, daemon: Daemon, fdt: float, trace: list[Any] | None = None) -> dict[str, Any]:
+    """One drop and repair; with ``trace``, the prober runs on through the failback
+    and the run's timeline is appended to it (the figures are the same either way:
+    the reply after the first outage, and snapshot and address polls)."""
     fault_at = time.monotonic() + LEAD
     limit = 3 * fdt + 5
-    prober = Prober(lab, "router1", [ADDRESS], 0.001, LEAD + limit, since=fault_at - 0.05)
+    duration = LEAD + limit + (4 * fdt + 10 if trace is not None else 0)
+    prober = Prober(lab, "router1", [ADDRESS], 0.001, duration, fault_at - 0.05, trace is not None)
+    monitor = HostMonitor(lab) if trace is not None else None
     try:
         time.sleep(max(0.0, fault_at - time.monotonic()))
         t0 = time.monotonic()
@@ -51,20 +60,49 @@ def one_run(lab: Any, daemon: Daemon, fdt: float) -> dict[str, Any]:
         failed = wait_for(lambda: daemon.states().get("eth0") == "failed", limit, "failed", 0.005)
         wait_for(lambda: holder(lab, ADDRESS) == "eth1", limit, "moved to eth1", 0.01)
         time.sleep(0.3)
-        prober.terminate()
-        data = prober.result()
+        if trace is None:
+            prober.terminate()
+            data = prober.result()
+        t1 = time.monotonic()
+        lab.set_drop("eth0", False)
+        failback = wait_for(lambda: holder(lab, ADDRESS) == "eth0", 4 * fdt + 10, "failback", 0.01)
+        if trace is not None:
+            time.sleep(0.3)
+            prober.terminate()
+            data = prober.result()
     finally:
         prober.stop()
-    gap, end, last = data["per_address"][0]
-    # No gap ending after the fault (replies never stopped) is no figure at all.
-    answered = end is not None and last is not None and last > end and end > t0
-    reachable = (end - t0) * 1000 if answered else None  # never 0.0: end > t0
-    t1 = time.monotonic()
-    lab.set_drop("eth0", False)
-    failback = wait_for(lambda: holder(lab, ADDRESS) == "eth0", 4 * fdt + 10, "failback", 0.01)
+        lines = monitor.stop() if monitor is not None else []
+    lost_from, back, _last, gap, _last_lost = data["per_address"][0]
+    # No request lost after the fault means no outage at all: no figure.
+    reachable = (back - t0) * 1000 if lost_from is not None and back is not None else None
+    if trace is not None:
+        replies = [t for _, t in data["replies"]]
+        end_ms = (t1 - t0 + failback) * 1000 + 300
+        bin_ms = max(1.0, round(end_ms / 1500))
+        trace.append(
+            {
+                "title": f"Probe-based detection, FDT {fdt * 1000:g} ms: eth0's switch port "
+                "drops everything; router1 pings 192.0.2.19 every 1 ms",
+                "bin_ms": bin_ms,
+                "bins": bins(replies, t0, -10 * bin_ms, end_ms, bin_ms),
+                "events": [
+                    [0.0, "port drops (fault)"],
+                    [round(failed * 1000, 1), "eth0 FAILED (snapshot)"],
+                    [ms(first(lines, address_added("eth1", ADDRESS), t0), t0), "failover: on eth1"],
+                    [round((t1 - t0) * 1000, 1), "port forwards (repair)"],
+                    [ms(first(lines, address_added("eth0", ADDRESS), t1), t0), "failback: on eth0"],
+                ],
+            }
+        )
+    # The first echo request lost marks when the drop took effect (within the
+    # 1 ms probe interval): the nft change itself takes a few ms (drop_setup_ms).
+    effect = (lost_from - t0) * 1000 if lost_from is not None else None
     return {
         "failed_ms": round(failed * 1000, 1),
         "reachable_ms": round(reachable, 1) if reachable is not None else None,
+        "drop_effective_ms": round(effect, 1) if effect is not None else None,
+        "failed_after_effect_ms": round(failed * 1000 - effect, 1) if effect is not None else None,
         "largest_gap_ms": round(gap * 1000, 1),
         "failback_ms": round(failback * 1000, 1),
         "drop_setup_ms": round(set_ms, 1),
@@ -72,7 +110,7 @@ def one_run(lab: Any, daemon: Daemon, fdt: float) -> dict[str, Any]:
     }
 
 
-def measure(fdt_ms: int, runs: int) -> dict[str, Any]:
+def measure(fdt_ms: int, runs: int, trace: list[Any]) -> dict[str, Any]:
     fdt = fdt_ms / 1000
     text = example_text("lab-active-active", FAILURE_DETECTION_TIME=str(fdt_ms))
     details: list[dict[str, Any]] = []
@@ -83,9 +121,9 @@ def measure(fdt_ms: int, runs: int) -> dict[str, Any]:
         # the 40 s start-up quiet period holds back probe-based failure: wait
         # for a few probe intervals (FDT/7) so that replies have come in.
         time.sleep(max(1.0, 4 * fdt / 7))
-        for _ in range(runs):
+        for run in range(runs):
             wait_for(lambda: holder(lab, ADDRESS) == "eth0", 10, f"{ADDRESS} on eth0", 0.05)
-            details.append(one_run(lab, daemon, fdt))
+            details.append(one_run(lab, daemon, fdt, trace if run == 0 else None))
             wait_for(daemon.probing_ok, 60 + 5 * fdt, "both members probing ok again", 0.05)
             time.sleep(0.2)
         log = daemon.log()
@@ -99,6 +137,13 @@ def measure(fdt_ms: int, runs: int) -> dict[str, Any]:
         "runs_without_outage": sum(r["reachable_ms"] is None for r in details),
         "failback_ms": summary([r["failback_ms"] for r in details]),
         "failed_within_fdt": sum(r["failed_ms"] <= fdt_ms for r in details),
+        "failed_after_effect_ms": summary(
+            [r["failed_after_effect_ms"] for r in details if r["failed_after_effect_ms"]]
+        ),
+        "failed_within_fdt_after_effect": sum(
+            r["failed_after_effect_ms"] is not None and r["failed_after_effect_ms"] <= fdt_ms
+            for r in details
+        ),
         "reachable_within_fdt_plus_20ms": sum(
             r["reachable_ms"] is not None and r["reachable_ms"] <= fdt_ms + 20 for r in details
         ),
@@ -120,7 +165,9 @@ def main() -> int:
     runs = args.runs or (1 if args.smoke else 10)
     fdts = args.fdt or ([1000, 100] if args.smoke else [10000, 1000, 100])
     began = time.monotonic()
-    per_fdt = [measure(fdt, runs) for fdt in fdts]
+    traces: list[Any] = []
+    per_fdt = [measure(fdt, runs, traces) for fdt in fdts]
+    write_trace("probe_detection", args.smoke, traces)
     result = {
         "benchmark": "probe_detection",
         "mode": "smoke" if args.smoke else "full",
