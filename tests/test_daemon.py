@@ -105,7 +105,8 @@ def test_sighup_applies_good_values_and_keeps_running_ones_on_bad(
     mpathd.write_text("FAILURE_DETECTION_TIME=abc\nFAILBACK=maybe\n")
     daemon.signal(signal.SIGHUP)
     wait_for(lambda: "Invalid value for FAILBACK maybe" in daemon.log(), 5, "bad value logged")
-    assert "Invalid failure detection time abc, assuming default 10000" in daemon.log()
+    assert "Invalid failure detection time abc, keeping 2000" in daemon.log()
+    assert daemon.snapshot()["groups"][0]["fdt_ms"] == 2000
     # FAILBACK keeps the running "no": a repaired hme0 stays INACTIVE.
     daemon.request("sim", command=["link", "hme0", "down"])
     daemon.request("sim", command=["link", "hme0", "up"])

@@ -219,8 +219,12 @@ def test_missing_key_takes_default_not_previous() -> None:
     # SIGHUP restarts the daemon: a key removed from the file goes back to its default
     start = MpathdConfig(3000, False, False, ("10.0.0.1",))
     assert parse_mpathd("", start).config == DEFAULT_MPATHD_CONFIG
-    # and an invalid FDT means the default, not the previous value (as the original)
-    assert parse_mpathd(f"{FDT}=junk\n", start).config.failure_detection_time_ms == 10000
+    # but an invalid FDT keeps the value in force: a broken file reloaded by
+    # SIGHUP must not lose what the administrator set (the original fell back
+    # to the default; the reliability fault matrix caught it).
+    parsed = parse_mpathd(f"{FDT}=junk\n", start)
+    assert parsed.config.failure_detection_time_ms == 3000
+    assert parsed.messages == (Log(LOG_ERR, "Invalid failure detection time junk, keeping 3000"),)
 
 
 def test_targets_extension() -> None:

@@ -228,12 +228,13 @@ def _parse_targets(value: str, messages: list[Log]) -> tuple[str, ...]:
 def parse_mpathd(text: str, previous: MpathdConfig = DEFAULT_MPATHD_CONFIG) -> ConfigParse:
     """Read ``/etc/default/mpathd`` text with the original's rules.
 
-    A missing key takes its default.  An unusable FAILURE_DETECTION_TIME
-    takes the default or the minimum, as in.mpathd does; an unusable
-    FAILBACK or TRACK_INTERFACES_ONLY_WITH_GROUPS keeps its value from
-    ``previous`` (the settings in force), so that ``pkill -HUP in.mpathd``
-    with a broken file changes nothing there.  Messages are the original's
-    format strings at LOG_ERR.
+    A missing key takes its default.  A FAILURE_DETECTION_TIME below the
+    minimum takes the minimum, as in.mpathd does.  An unusable
+    FAILURE_DETECTION_TIME, FAILBACK or TRACK_INTERFACES_ONLY_WITH_GROUPS
+    keeps its value from ``previous`` (the settings in force), so that
+    ``pkill -HUP in.mpathd`` with a broken file changes none of them; at
+    start ``previous`` holds the defaults, which is what the original
+    assumes.  Messages are the original's format strings at LOG_ERR.
     """
     messages: list[Log] = []
     defaults = _DefaultFile(text)
@@ -243,12 +244,11 @@ def parse_mpathd(text: str, previous: MpathdConfig = DEFAULT_MPATHD_CONFIG) -> C
     if value is not None:
         fdt = c_strtol(value)
         if fdt <= 0:
-            fdt = FAILURE_DETECTION_TIME_MS
+            fdt = previous.failure_detection_time_ms
+            # The original's words when the value in force is the default.
+            kept = "assuming default" if fdt == FAILURE_DETECTION_TIME_MS else "keeping"
             messages.append(
-                Log(
-                    LOG_ERR,
-                    f"Invalid failure detection time {_printable(value)}, assuming default {fdt}",
-                )
+                Log(LOG_ERR, f"Invalid failure detection time {_printable(value)}, {kept} {fdt}")
             )
         elif fdt < MIN_FAILURE_DETECTION_TIME_MS:
             fdt = MIN_FAILURE_DETECTION_TIME_MS
