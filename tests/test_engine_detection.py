@@ -7,7 +7,9 @@ import itertools
 
 import pytest
 
-from ipmp.core.constants import PROBE_UNI
+from ipmp.core.actions import Action, SendProbe
+from ipmp.core.constants import ICMP_ECHO_LENGTH, PROBE_UNI
+from ipmp.core.events import Event, ProbeReplyReceived
 from simtools import RecordingHost, boot, logged, settle, where
 
 
@@ -25,6 +27,39 @@ def test_probe_failure_declared_within_fdt(fdt_ms: int, seed: int) -> None:
     assert failed_at - start <= fdt_ms / 1000
     assert where(runner, "192.168.85.19") == "hme1:2"
     assert runner.host.ping("192.168.85.19") == "hme1"
+
+
+def test_forged_replies_with_a_wrong_timestamp_do_not_hide_a_failure() -> None:
+    """Right id, sequence and source, but not the time we stamped: not an answer."""
+    runner = settle(boot("active-active", failure_detection_time_ms=1000))
+    forged: list[ProbeReplyReceived] = []
+    original = runner.host.execute
+
+    def execute(action: Action, now: float) -> list[Event]:
+        events = original(action, now)
+        if isinstance(action, SendProbe) and action.ifname == "hme0" and action.kind == PROBE_UNI:
+            reply = ProbeReplyReceived(
+                now,
+                action.ifname,
+                action.family,
+                action.target,
+                action.icmp_id,
+                action.seq,
+                (action.timestamp_ms + 7) & 0xFFFFFFFF,
+                action.kind,
+                ICMP_ECHO_LENGTH,
+            )
+            forged.append(reply)
+            events = [*events, reply]
+        return events
+
+    runner.host.execute = execute  # type: ignore[method-assign]
+    start = runner.now
+    runner.apply(lambda host, now: host.set_port_drop("hme0", True, now))
+    failed_at = runner.run_until_true(lambda: runner.engine.table.nics["hme0"].failed, 3.0)
+    assert failed_at is not None and failed_at - start <= 1.0
+    assert len(forged) >= 10  # both families kept being "answered" by the forger
+    assert logged(runner, "Fake probe reply")
 
 
 def test_failure_needs_five_losses_not_fewer() -> None:

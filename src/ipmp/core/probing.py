@@ -349,6 +349,13 @@ class ProbeInstance:
                 f"probe status {status} Fake probe reply seq {reply.seq} snxt {self.snxt} "
                 f"on {self.nic} from {reply.source}"
             )
+        if reply.timestamp_ms != int(probe.sent_at * 1000) & 0xFFFFFFFF:
+            # Right id, sequence and source but not the time we stamped: a
+            # forgery (the original only used the stamp for the RTT sample).
+            return self._ambiguous(
+                f"probe timestamp {reply.timestamp_ms} Fake probe reply seq {reply.seq} "
+                f"snxt {self.snxt} on {self.nic} from {reply.source}"
+            )
         if probe.state is ProbeState.ACKED:
             return self._ambiguous(
                 f"probe status {probe.state.value} Duplicate probe reply seq {reply.seq} "
