@@ -419,3 +419,25 @@ def test_multicast_memberships_follow_the_address() -> None:
     runner.apply(lambda host, now: host.set_link("hme0", True, now))
     assert runner.run_until_true(lambda: where(runner, "192.168.85.19") == "hme0", 60)
     assert runner.host.multicast_receivers("224.1.2.3") == {"hme0"}
+
+
+def test_member_settings_come_before_the_addresses_at_boot() -> None:
+    # A member's arp_ignore must be set before its addresses come up, or a
+    # sibling answers ARP for them meanwhile (found on the real lab).
+    import random
+
+    from ipmp.core.actions import AddAddress, PrepareInterface
+    from ipmp.core.engine import Engine
+
+    runner = boot("active-active")
+    engine = Engine(runner.engine.config, random.Random(3))
+    for event in runner.host.start(0.0):
+        engine.handle(event)
+    files = list(runner.engine.files.values())
+    actions = engine.boot(files, 0.0)
+    kinds = [a for a in actions if isinstance(a, PrepareInterface | AddAddress)]
+    prepared = [a.ifname for a in kinds if isinstance(a, PrepareInterface)]
+    assert sorted(prepared) == ["hme0", "hme1"]
+    first_add = next(i for i, a in enumerate(kinds) if isinstance(a, AddAddress))
+    assert all(isinstance(a, PrepareInterface) for a in kinds[:first_add])
+    assert first_add == 2

@@ -132,6 +132,19 @@ class IfconfigOutcome:
     actions: list[Action]
 
 
+def _members_first(actions: list[Action]) -> list[Action]:
+    """The step's PrepareInterface actions first, the rest in their order.
+
+    A member's kernel settings (on Linux arp_ignore above all) must be in
+    place before its addresses come up: otherwise a sibling may answer ARP
+    for them meanwhile, and a neighbour keeps the wrong MAC for a long time.
+    """
+    prepare = [a for a in actions if isinstance(a, PrepareInterface)]
+    if not prepare:
+        return actions
+    return prepare + [a for a in actions if not isinstance(a, PrepareInterface)]
+
+
 def _log(message: str, priority: int = LOG_ERR) -> Log:
     return Log(priority, message)
 
@@ -330,7 +343,7 @@ class Engine:
             )
         actions += self._sync(now) + self._enforce(now)
         self._arm_scan(now)
-        return actions
+        return _members_first(actions)
 
     def restore(self, saved: HostTable, files: Sequence[HostnameFile], now: float) -> list[Action]:
         """Take over after a restart: the saved table, merged with what the kernel holds.
@@ -403,7 +416,7 @@ class Engine:
         self.probes.clear()
         actions += self._sync(now) + self._enforce(now)
         self._arm_scan(now)
-        return actions
+        return _members_first(actions)
 
     def _adopt(self, table: HostTable, found: LogicalInterface) -> list[Action]:
         """A kernel address the saved state does not know becomes a data address of its NIC."""
@@ -603,7 +616,7 @@ class Engine:
             actions = reconcile(before, self.table)
         self.tracking.pop(nic.name, None)
         actions.append(_log(f"{nic.name} has been attached", LOG_INFO))
-        return actions + self._sync(now) + self._evaluate(now, {nic.name})
+        return _members_first(actions + self._sync(now) + self._evaluate(now, {nic.name}))
 
     def checkpoint(self) -> Checkpoint:
         """What ``rollback`` needs to undo an administrative request."""
@@ -802,7 +815,7 @@ class Engine:
         if not actions or all(isinstance(a, SendProbe) for a in actions):
             return actions
         first, last = self._spreading()
-        return first + actions + last
+        return _members_first(first + actions + last)
 
     def _spreading(self) -> tuple[list[Action], list[Action]]:
         """Multipath routes over each group's active members (guide: Outbound Load Spreading).
