@@ -223,6 +223,39 @@ def test_active_standby(make_lab: Callable[[str], Lab]) -> None:
     )
 
 
+def test_a_member_without_data_addresses_arps_from_its_test_address(
+    make_lab: Callable[[str], Lab],
+) -> None:
+    """No ARP flux: the standby, holding only its test address, never claims 192.0.2.19."""
+    host = started(make_lab, topology_text("lab-active-standby"))
+    router = host.lab.neighbour_ns("router1")
+
+    def announce(ifname: str) -> str:
+        return host.lab.run(["cat", f"/proc/sys/net/ipv4/conf/{ifname}/arp_announce"]).stdout
+
+    def router_neighbours() -> dict[str, str]:
+        out = subprocess.run(
+            ["ip", "-n", router, "-j", "neigh", "show", "dev", "eth0"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return {str(n["dst"]): str(n.get("lladdr", "")) for n in json.loads(out)}
+
+    assert (announce("eth0").strip(), announce("eth1").strip()) == ("2", "0")
+    # Make the standby resolve router1 again: its ARP request must carry its
+    # own test address (192.0.2.22), not the active member's data address.
+    subprocess.run(["ip", "-n", router, "neigh", "flush", "dev", "eth0"], check=True)
+    host.lab.run(["ip", "neigh", "flush", "dev", "eth1"])
+    wait_for(lambda: "192.0.2.22" in router_neighbours(), 5, "router1 learns 192.0.2.22")
+    assert router_neighbours().get("192.0.2.19") != "08:00:20:b9:1b:fc"
+    # After a failover the roles swap.
+    host.lab.set_cable("eth0", False)
+    wait_for(lambda: host.holder("192.0.2.19") == "eth1", 2, "192.0.2.19 on the standby")
+    wait_for(lambda: announce("eth1").strip() == "2", 2, "eth1 arp_announce 2")
+    assert announce("eth0").strip() == "0"
+
+
 def test_failback_no_keeps_addresses_on_the_sibling(make_lab: Callable[[str], Lab]) -> None:
     host = started(make_lab, topology_text("lab-active-active", FAILBACK="no"))
     host.lab.set_cable("eth0", False)

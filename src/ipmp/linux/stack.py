@@ -151,6 +151,9 @@ class LinuxStack:
     _arp_socket: socket.socket | None = None
     _na_socket: socket.socket | None = None
     _batcher: AddressBatcher | None = None
+    _busy: bool = False
+    _told_no_spreading: set[str] = field(default_factory=set)
+    _arp_announce: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -202,9 +205,11 @@ class LinuxStack:
             raise ValueError("Log actions belong to the daemon, not to the stack")
         if isinstance(action, SendProbe):
             return [self._send_probe(action, now)]
-        if isinstance(action, AnnounceAddress):
+        if isinstance(action, AnnounceAddress) and not self._busy and self._queue.empty():
             return [self._announce(action, now)]
-        self._queue.put_nowait(action)  # carried out in order by the worker
+        # In order by the worker: an announcement waits for the move before it,
+        # or neighbours would learn a MAC that does not hold the address yet.
+        self._queue.put_nowait(action)
         return []
 
     def next_due(self) -> float | None:
@@ -424,32 +429,65 @@ class LinuxStack:
             self._loop.remove_reader(sock.fileno())
             sock.close()
         self._saved_sysctls.pop(name, None)
+        self._arp_announce.pop(name, None)
 
     # ------------------------------------------------------------ kernel changes, in order
 
     async def _worker(self) -> None:
         held: Action | None = None
         while True:
+            self._busy = False
             action = held if held is not None else await self._queue.get()
+            self._busy = True
             held = None
             if isinstance(action, MoveAddress):
-                # A failover queues its moves together: carry them out as one batch.
-                moves = [action]
+                # A failover queues its moves (each followed by its announcement)
+                # together: carry the moves out as one batch, then announce.
+                moves, announces = [action], []
                 while not self._queue.empty():
                     following = self._queue.get_nowait()
-                    if not isinstance(following, MoveAddress):
+                    if isinstance(following, MoveAddress):
+                        moves.append(following)
+                    elif isinstance(following, AnnounceAddress):
+                        announces.append(following)
+                    else:
                         held = following
                         break
-                    moves.append(following)
                 for outcome in await self._move_all(moves):
                     self._report(outcome)
+                self._settle_arp_announce()
+                for announce in announces:
+                    self._report(self._announce(announce, self._loop.time()))
                 continue
             now = self._loop.time()
             try:
                 event = await self._carry_out(action)
             except (NetlinkError, OSError, IpmpError, ValueError) as err:
                 event = ActionFailed(now, action, _describe(err))
+            self._settle_arp_announce()
             self._report(event if event is not None else ActionCompleted(self._loop.time(), action))
+
+    def _settle_arp_announce(self) -> None:
+        """arp_announce 2 on members that hold an IPv4 address ARP may use, else 0.
+
+        With 2 the kernel picks the ARP sender among the interface's own
+        addresses of scope link or wider; a member holding only its scope-host
+        test address (a standby, or one whose data addresses failed over) has
+        none, and the kernel then borrows a sibling's data address: its ARP
+        requests would point the neighbours at the wrong MAC for it.  With 0
+        the sender is the packet's own source, the test address of the probe;
+        nothing else leaves such a member (it carries no spreading route).
+        """
+        holders = {
+            r.ifname for r in self._configured.values() if r.family == "inet" and not r.test_route
+        }
+        for ifname in self._saved_sysctls:
+            want = "2" if ifname in holders else "0"
+            if self._arp_announce.get(ifname) != want:
+                path = self.sysctl_root / "ipv4" / "conf" / ifname / "arp_announce"
+                with contextlib.suppress(OSError):
+                    self._write_sysctl(path, want)
+                    self._arp_announce[ifname] = want
 
     async def _move_all(self, moves: list[MoveAddress]) -> list[Event]:
         """Move addresses: every add first (the address is never absent), then the deletes.
@@ -559,6 +597,8 @@ class LinuxStack:
             await self._unplumb(action)
         elif isinstance(action, SpreadOutbound):
             return await self._spread(action)
+        elif isinstance(action, AnnounceAddress):
+            return self._announce(action, self._loop.time())
         elif isinstance(action, PrepareInterface):
             return self._prepare(action.ifname)
         elif isinstance(action, ReleaseInterface):
@@ -708,6 +748,12 @@ class LinuxStack:
         )
         family = socket.AF_INET if action.family == "inet" else socket.AF_INET6
         indexes = [self._links[n].index for n in action.ifnames if n in self._links]
+        refused = action.family == "inet6" and len(indexes) > 1
+        if refused:
+            # Linux takes no multipath route of device-only IPv6 nexthops
+            # (EINVAL, "Device only routes can not be added for IPv6 using the
+            # multipath API"): the kernel's own prefix routes carry IPv6 then.
+            indexes = []
         for half in halves:
             spec: dict[str, Any] = {"dst": str(half), "family": family, "table": 254}
             if not indexes:
@@ -719,6 +765,14 @@ class LinuxStack:
             else:
                 spec["multipath"] = [{"oif": index} for index in indexes]
             await self._ipr.route("replace", scope=253, **spec)
+        if refused and action.subnet not in self._told_no_spreading:
+            self._told_no_spreading.add(action.subnet)
+            return ActionFailed(
+                self._loop.time(),
+                action,
+                f"{action.subnet}: no outbound spreading for IPv6 on Linux (the kernel "
+                "refuses device-only IPv6 multipath routes); its prefix routes are used",
+            )
         changes: list[str] = []
         if len(indexes) > 1:
             version = "ipv4" if action.family == "inet" else "ipv6"
@@ -743,10 +797,13 @@ class LinuxStack:
                 saved.append((path, old))
             self._write_sysctl(path, value)
             changes.append(f"{_sysctl_name(path)}={value} (was {old})")
+        self._arp_announce[ifname] = "2"
+        self._settle_arp_announce()
         return SettingsChanged(self._loop.time(), ifname, tuple(changes))
 
     def _release(self, ifname: str) -> Event:
         changes: list[str] = []
+        self._arp_announce.pop(ifname, None)
         for path, old in self._saved_sysctls.pop(ifname, []):
             if self._read_sysctl(path) is not None:
                 self._write_sysctl(path, old)
@@ -858,6 +915,11 @@ class LinuxStack:
         packet socket per frame costs tens of milliseconds (measured in
         BENCHMARKS.md), which a mass failover cannot afford.
         """
+        record = self._configured.get((action.family, action.address))
+        if record is None or record.ifname != link.name:
+            # It moved on (a failback within the burst): a late announcement
+            # from here would point the neighbours at the wrong interface.
+            return
         with contextlib.suppress(OSError):
             if action.family == "inet":
                 if self._arp_socket is None:
