@@ -68,9 +68,12 @@ def first(lines: list[tuple[float, str]], pattern: str, after: float) -> float |
     return next((t for t, text in lines if t >= after and regex.search(text)), None)
 
 
-def last(lines: list[tuple[float, str]], pattern: str, after: float) -> float | None:
+def last(
+    lines: list[tuple[float, str]], pattern: str, after: float, before: float = float("inf")
+) -> float | None:
+    """The time of the last line from ``after`` to ``before`` matching ``pattern``."""
     regex = re.compile(pattern)
-    found = [t for t, text in lines if t >= after and regex.search(text)]
+    found = [t for t, text in lines if after <= t < before and regex.search(text)]
     return found[-1] if found else None
 
 
