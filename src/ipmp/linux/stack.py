@@ -575,7 +575,16 @@ class LinuxStack:
         if isinstance(action, AddAddress):
             await self._add(action)
         elif isinstance(action, RemoveAddress):
-            await self._remove(action.family, action.address)
+            key = (action.family, action.address)
+            record = self._configured.get(key)
+            if record is not None and record.ifname != action.ifname:
+                # A second copy (a move a crash interrupted): only that copy
+                # goes; the one we know of is the copy the engine keeps.
+                await self._delete(
+                    _Configured(action.ifname, action.family, action.address, action.prefixlen)
+                )
+            else:
+                await self._remove(action.family, action.address)
         elif isinstance(action, UpdateAddress):
             await self._remove(action.family, action.address)
             await self._add(
