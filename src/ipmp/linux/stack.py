@@ -88,6 +88,8 @@ CARRIER_GRACE = 2.0
 """Seconds a freshly brought-up interface may take to show its carrier."""
 ANNOUNCE_SCHEDULE = (0.0, 0.25, 1.0, 2.0)
 """Seconds after a move at which the new interface announces the address."""
+ANNOUNCE_CHUNK = 100
+"""Moved addresses added per batch before they are announced."""
 
 MEMBER_SYSCTLS = (
     ("ipv4", "arp_ignore", "1"),
@@ -453,11 +455,8 @@ class LinuxStack:
                     else:
                         held = following
                         break
-                for outcome in await self._move_all(moves):
+                for outcome in await self._move_all(moves, announces):
                     self._report(outcome)
-                self._settle_arp_announce()
-                for announce in announces:
-                    self._report(self._announce(announce, self._loop.time()))
                 continue
             now = self._loop.time()
             try:
@@ -489,16 +488,23 @@ class LinuxStack:
                     self._write_sysctl(path, want)
                     self._arp_announce[ifname] = want
 
-    async def _move_all(self, moves: list[MoveAddress]) -> list[Event]:
+    async def _move_all(
+        self, moves: list[MoveAddress], announces: list[AnnounceAddress]
+    ) -> list[Event]:
         """Move addresses: every add first (the address is never absent), then the deletes.
 
         The kernel changes go out in batches (``rtnl_batch``); each move still
         gets its own outcome.  A move whose add fails leaves the address where
-        it was.
+        it was.  An address is announced from its new interface as soon as
+        its add is acknowledged: not before (neighbours would learn a MAC that
+        does not hold it yet), and not after the whole batch (a thousand
+        addresses take a while, and the event reader competes for the loop).
         """
         outcome: dict[int, str] = {}
         added: dict[int, _Configured | None] = {}
         batch: list[tuple[int, AddressChange]] = []
+        olds = {i: self._configured.get((m.family, m.address)) for i, m in enumerate(moves)}
+        pending = {(a.family, a.address): a for a in announces}
         for i, move in enumerate(moves):
             add = AddAddress(
                 move.to_if,
@@ -530,19 +536,28 @@ class LinuxStack:
                 continue
             self._down.pop((move.family, move.address), None)
             batch.append((i, change))
-        for (i, _), code in zip(batch, await self._batch(batch), strict=True):
-            if code in (0, errno.EEXIST):
+        for start in range(0, len(batch), ANNOUNCE_CHUNK):
+            chunk = batch[start : start + ANNOUNCE_CHUNK]
+            for (i, _), code in zip(chunk, await self._batch(chunk), strict=True):
                 move = moves[i]
-                added[i] = _Configured(move.to_if, move.family, move.address, move.prefixlen)
-            else:
-                outcome[i] = f"netlink: {os.strerror(code)}"
+                if code not in (0, errno.EEXIST):
+                    outcome[i] = f"netlink: {os.strerror(code)}"
+                    continue
+                key = (move.family, move.address)
+                added[i] = self._configured[key] = _Configured(
+                    move.to_if, move.family, move.address, move.prefixlen
+                )
+                if key in pending:
+                    self._report(self._announce(pending.pop(key), self._loop.time()))
         deletes: list[tuple[int, AddressChange]] = []
         for i, new in added.items():
             move = moves[i]
             key = (move.family, move.address)
-            old = self._configured.pop(key, None)
+            old = olds[i]
             if new is not None:
                 self._configured[key] = new
+            elif self._configured.get(key) is old:
+                self._configured.pop(key, None)
             if old is None or old.ifname == move.to_if:
                 continue
             link = self._links.get(old.ifname)
@@ -558,11 +573,13 @@ class LinuxStack:
         for (i, _), code in zip(deletes, await self._batch(deletes), strict=True):
             if code not in (0, errno.EADDRNOTAVAIL, errno.ENOENT, errno.ENODEV):
                 outcome[i] = f"netlink: {os.strerror(code)}"
+        self._settle_arp_announce()
         now = self._loop.time()
-        return [
+        events: list[Event] = [
             ActionFailed(now, move, outcome[i]) if i in outcome else ActionCompleted(now, move)
             for i, move in enumerate(moves)
         ]
+        return events + [self._announce(a, now) for a in pending.values()]
 
     async def _batch(self, changes: list[tuple[int, AddressChange]]) -> list[int]:
         if not changes:
