@@ -1,0 +1,43 @@
+"""The fault matrix smoke (6 cells, every configuration) passes and its table lists them (root)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchtools import run_smoke
+
+pytestmark = pytest.mark.root
+
+CONFIGS = {"active-active", "active-standby", "failback-no", "single-nic", "dual-stack"}
+
+
+def test_fault_matrix_smoke() -> None:
+    data = run_smoke("fault_matrix", timeout=300)
+    cells = data["cells"]
+    assert len(cells) == 6
+    assert {c["config"] for c in cells} == CONFIGS
+    failed = [(c["fault"], c["config"], c["violations"]) for c in cells if c["result"] != "pass"]
+    assert failed == []
+    assert data["passed"] == 6 and data["failed"] == 0
+    for cell in cells:
+        assert cell["violations"] == []
+        assert cell["lab"] in ("fresh", "reused")
+        assert cell["expect"]["note"]
+        # Every cell saw its fault's reaction and its recovery, within the script's deadlines.
+        assert 0 <= cell["timings_ms"]["reaction"] < 15_000
+        assert 0 <= cell["timings_ms"]["recovery"] < 20_000
+    lines = data["table"].splitlines()
+    header = [h.strip() for h in lines[0].split("|")[1:]]
+    assert set(header) == CONFIGS
+    rows = {line.split("|")[0].strip(): line for line in lines[2:]}
+    for cell in cells:
+        title = {
+            "carrier": "carrier loss",
+            "drop": "silent port drop",
+            "nics_all": "all NICs dead",
+            "nic_recreate": "NIC re-created",
+            "sigkill": "SIGKILL + restart",
+        }[cell["fault"]]
+        row = [part.strip() for part in rows[title].split("|")[1:]]
+        row += [""] * (len(header) - len(row))
+        assert row[header.index(cell["config"])] == ("pass*" if cell["transient"] else "pass")
