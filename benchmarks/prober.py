@@ -28,17 +28,10 @@ import struct
 import sys
 import time
 
+from ipmp.linux.packets import checksum
+
 ICMP_ECHO_REQUEST = 8
 ICMP_ECHO_REPLY = 0
-
-
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
 
 
 ICMP6_ECHO_REQUEST = 128
