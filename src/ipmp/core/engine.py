@@ -21,6 +21,7 @@ from ipmp.core.actions import (
     LOG_INFO,
     LOG_WARNING,
     Action,
+    AnnounceAddress,
     Log,
     PrepareInterface,
     ReleaseInterface,
@@ -411,6 +412,16 @@ class Engine:
             if home is None:
                 actions += self._adopt(saved, li)
         actions += reconcile(kernel, saved)
+        # The announcements of the moves before the crash may never have gone
+        # out (they are timers of the dead process): tell the neighbours again
+        # where every data address is.
+        told = {(a.ifname, a.family, a.address) for a in actions if isinstance(a, AnnounceAddress)}
+        for nic in saved.ordered():
+            if not nic.present:
+                continue
+            for li in nic.addresses():
+                if li.is_data and li.up and (nic.name, li.family, li.address) not in told:
+                    actions.append(AnnounceAddress(nic.name, li.family, li.address))
         self.table = saved
         self.tracking.clear()
         self.probes.clear()
