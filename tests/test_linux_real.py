@@ -364,6 +364,25 @@ def test_restart_after_a_crash_in_the_middle_of_a_move(make_lab: Callable[[str],
     host.check_invariant({"192.0.2.19": "eth1", "192.0.2.20": "eth1"})
 
 
+def test_a_copy_removed_at_restart_does_not_confuse_the_next_move(
+    make_lab: Callable[[str], Lab],
+) -> None:
+    # Killed in the middle of a failback (the crash-safety smoke): the saved
+    # state says eth0, the kernel has the address on both.  After the restart
+    # the next failover must still leave exactly one copy.
+    host = started(make_lab, topology_text("lab-active-active"))
+    os.kill(host.pid, signal.SIGKILL)
+    wait_for(lambda: not host.answers(), 5, "the daemon is gone")
+    host.lab.stop_processes()
+    host.lab.run(["ip", "addr", "add", "192.0.2.19/24", "dev", "eth1"])
+    host.start()
+    wait_for(lambda: host.holder("192.0.2.19") == "eth0", 5, "one copy, on eth0")
+    wait_for(host.probing, 30, "probing again")
+    host.lab.set_cable("eth0", False)
+    wait_for(lambda: host.holder("192.0.2.19") == "eth1", 3, "one copy, on eth1")
+    host.check_invariant({"192.0.2.19": "eth1", "192.0.2.20": "eth1"})
+
+
 def test_test_addresses_are_never_an_ordinary_source(make_lab: Callable[[str], Lab]) -> None:
     host = started(make_lab, topology_text("lab-active-active"))
 

@@ -558,6 +558,10 @@ class LinuxStack:
                 self._configured[key] = new
             elif self._configured.get(key) is old:
                 self._configured.pop(key, None)
+            if move.from_if != move.to_if and (old is None or old.ifname != move.from_if):
+                # We lost track of the copy the engine moves away from (one of
+                # two copies after a restart): it is where the engine says.
+                old = _Configured(move.from_if, move.family, move.address, move.prefixlen)
             if old is None or old.ifname == move.to_if:
                 continue
             link = self._links.get(old.ifname)
