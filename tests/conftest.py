@@ -11,12 +11,19 @@ import os
 
 import pytest
 
+from ipmp.core.engine import Engine
+from ipmp.daemon.main import CHECK_TIMERS_ENV
+
 REQUIRE_ROOT = os.environ.get("IPMP_REQUIRE_ROOT_TESTS") == "1"
 _root_skips: list[str] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "root: needs root and builds network namespaces")
+    # Every engine the tests run, in-process or as a daemon, checks its timer
+    # index against a walk over all timers at every deadline.
+    Engine.check_timers = True
+    os.environ[CHECK_TIMERS_ENV] = "1"
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

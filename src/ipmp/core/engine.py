@@ -10,8 +10,9 @@ Decisions follow the guide first, then the facts of the original daemon
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ from ipmp.core.constants import (
     PROBE_STATS_COUNT,
     TESTADDR_CONF_TIME,
 )
+from ipmp.core.due import DueIndex
 from ipmp.core.errors import IpmpError
 from ipmp.core.events import (
     ActionCompleted,
@@ -193,6 +195,12 @@ class Engine:
         self.counters: dict[str, int] = {"failovers": 0, "failbacks": 0, "group_failures": 0}
         self.hardware_present: dict[str, bool] = {}
         self._now = float("-inf")
+        # Timers, kept current instead of walked (see ``_file_timers``).
+        self._probe_due: DueIndex[tuple[str, Family]] = DueIndex()
+        self._muted_due: dict[tuple[str, Family], float] = {}
+        self._repair_due: list[tuple[float, str]] = []
+        self._timers_dirty: set[tuple[str, Family]] = set()
+        self._all_timers_dirty = True
         self.apply_context = ApplyContext()
         if netmask_for is not None:
             self.apply_context.netmask_for = netmask_for
@@ -209,8 +217,15 @@ class Engine:
         self._now = max(self._now, now)
         actions: list[Action]
         if isinstance(event, ProbeReplyReceived):
+            # The common event touches one probe timer (failure and repair
+            # mark them all, see ``_failure`` and ``_repair``).
+            self._timers_dirty.add((event.ifname, event.family))
             actions = self._probe_reply(event)
-        elif isinstance(event, LinkWentDown):
+            self._arm_scan(now)
+            return self._with_spreading(actions)
+        if not isinstance(event, ActionCompleted | ActionFailed):
+            self._all_timers_dirty = True  # outcomes of actions change no timer
+        if isinstance(event, LinkWentDown):
             actions = self._link_down(event.name, now)
         elif isinstance(event, LinkCameUp):
             actions = self._link_up(event.name, now)
@@ -245,14 +260,14 @@ class Engine:
     def tick(self, now: float) -> list[Action]:
         """Run every timer due at ``now``: probes, timeouts, checks, the periodic scan."""
         self._now = max(self._now, now)
+        self._file_timers()
         actions: list[Action] = []
         touched: set[str] = set()
-        for inst in list(self.probes.values()):
+        for key in self._due_probes(now):
+            self._timers_dirty.add(key)
+            inst = self.probes[key]
             nic = self.table.nics.get(inst.nic)
             if nic is None or inst.test_address is None:
-                continue
-            due = inst.deadline()
-            if due is None or due > now:
                 continue
             touched.add(nic.name)
             inst.expire(now)
@@ -260,9 +275,10 @@ class Engine:
                 group = self._group_state(nic)
                 actions += inst.realign(now, group.interval)
                 actions += inst.send_due(now, group.interval, self.rng, inst.test_address)
-        for name, track in self.tracking.items():
-            if 0 < track.repair_not_before <= now:
-                touched.add(name)  # a held-back repair may go ahead now
+        for due, name in self._repair_due:
+            if due > now:
+                break
+            touched.add(name)  # a held-back repair may go ahead now
         actions += self._evaluate(now, touched)
         if self.next_scan is None or now >= self.next_scan:
             actions += self._scan(now)
@@ -271,19 +287,98 @@ class Engine:
 
     def deadline(self) -> float | None:
         """When ``tick`` must run next (None: only events can change anything)."""
+        self._file_timers()
         times: list[float] = []
-        for inst in self.probes.values():
-            nic = self.table.nics.get(inst.nic)
-            if nic is not None and self._can_send(nic):
-                due = inst.deadline()
-                if due is not None:
-                    times.append(due)
+        probe_due = self._probe_due.earliest()
+        if probe_due is not None:
+            times.append(probe_due)
+        if self.next_scan is not None:
+            times.append(self.next_scan)
+        at = bisect.bisect_right(self._repair_due, (self._now, "\uffff"))
+        if at < len(self._repair_due):
+            times.append(self._repair_due[at][0])
+        due = min(times) if times else None
+        if self.check_timers:
+            self._check_timers(due)
+        return due
+
+    check_timers = False
+    """Test aid: check every ``deadline`` against a walk over all timers."""
+
+    def _timer_of(self, key: tuple[str, Family]) -> tuple[float | None, bool]:
+        """A probe instance's due time and whether its NIC can send now."""
+        inst = self.probes.get(key)
+        nic = self.table.nics.get(key[0]) if inst is not None else None
+        if inst is None or nic is None:
+            return None, False
+        return inst.deadline(), self._can_send(nic)
+
+    def _file_timers(self) -> None:
+        """Bring the timer index up to date with the probe instances that changed.
+
+        An instance's timer changes only when something happens to it: a reply
+        to it or its own tick.  Everything else that can change a timer (links,
+        configuration, failure, repair, the scan) marks them all.
+        """
+        if self._all_timers_dirty:
+            self._all_timers_dirty = False
+            self._probe_due.clear()
+            self._muted_due.clear()
+            keys: Iterable[tuple[str, Family]] = list(self.probes)
+            self._repair_due = sorted(
+                (track.repair_not_before, name)
+                for name, track in self.tracking.items()
+                if track.repair_not_before > 0
+            )
+        else:
+            keys = self._timers_dirty
+        for key in keys:
+            due, can_send = self._timer_of(key)
+            inst = self.probes.get(key)
+            self._probe_due.set(key, due if can_send else None)
+            if due is not None and not can_send and inst is not None and inst.test_address:
+                # A NIC that cannot send still times out its probes when a tick runs.
+                self._muted_due[key] = due
+            else:
+                self._muted_due.pop(key, None)
+        self._timers_dirty = set()
+
+    def _due_probes(self, now: float) -> list[tuple[str, Family]]:
+        """The probe instances due at ``now``, in the order of ``self.probes``."""
+        keys = self._probe_due.take_due(now)
+        keys += [key for key, due in self._muted_due.items() if due <= now]
+        if self.check_timers:
+            walked = {
+                key
+                for key, inst in self.probes.items()
+                if (due := inst.deadline()) is not None
+                and due <= now
+                and inst.test_address is not None
+                and inst.nic in self.table.nics
+            }
+            active = {key for key in keys if self.probes[key].test_address is not None}
+            if walked != active:
+                raise AssertionError(f"timer index has {active} due, the timers {walked}")
+        if len(keys) > 1:
+            order = {key: number for number, key in enumerate(self.probes)}
+            keys.sort(key=order.__getitem__)
+        return keys
+
+    def _check_timers(self, due: float | None) -> None:
+        """Compare the indexed deadline with one computed by walking everything."""
+        times: list[float] = []
+        for key in self.probes:
+            inst_due, can_send = self._timer_of(key)
+            if inst_due is not None and can_send:
+                times.append(inst_due)
         if self.next_scan is not None:
             times.append(self.next_scan)
         for track in self.tracking.values():
             if track.repair_not_before > self._now:
                 times.append(track.repair_not_before)
-        return min(times) if times else None
+        walked = min(times) if times else None
+        if walked != due:
+            raise AssertionError(f"timer index says {due}, the timers say {walked}")
 
     def ifconfig(
         self, argv: Sequence[str], now: float, show_ether: bool = False
@@ -795,6 +890,7 @@ class Engine:
 
     def _sync(self, now: float) -> list[Action]:
         """Bring tracking, probe instances and targets in line with the table."""
+        self._all_timers_dirty = True
         actions: list[Action] = []
         for nic in self.table.ordered():
             tracked = self._tracked(nic)
@@ -1262,6 +1358,7 @@ class Engine:
 
     def _failure(self, nic: Nic, now: float, tff: float | None) -> list[Action]:
         """``nic`` failed: by link (``tff`` None) or by probes lost since ``tff``."""
+        self._all_timers_dirty = True
         others = [m for m in self.table.members(nic.group) if m is not nic]
         if nic.group and others and not self._healthy_other(nic, tff):
             return self._group_failure(nic, now)
@@ -1313,6 +1410,7 @@ class Engine:
         return [_log(f"All Interfaces in group {nic.group} have failed")]
 
     def _repair(self, nic: Nic, now: float) -> list[Action]:
+        self._all_timers_dirty = True
         before = self.table.clone()
         actions: list[Action] = [_log(f"NIC repair detected on {_of_group(nic)}")]
         group = self.groups.get(nic.group)
@@ -1350,6 +1448,7 @@ class Engine:
 
     def _scan(self, now: float) -> list[Action]:
         """The 20-second rescan: messages, target ageing, and the invariants (facts §4.1)."""
+        self._all_timers_dirty = True
         actions: list[Action] = []
         for inst in self.probes.values():
             inst.refresh_active(now)

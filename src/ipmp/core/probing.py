@@ -251,15 +251,21 @@ class ProbeInstance:
         """Forget every probe so old successes cannot count towards repair."""
         self.ring.clear()
 
+    def _newest(self) -> list[Probe]:
+        """The two newest probes, oldest first: only they can be outstanding."""
+        ring = self.ring
+        return [ring[-2], ring[-1]] if len(ring) >= 2 else list(ring)
+
     def deadline(self) -> float | None:
-        times = [p.timeout_at for p in list(self.ring)[-2:] if p.state is ProbeState.UNACKED]
-        if self.next_send is not None:
-            times.append(self.next_send)
-        return min(times) if times else None
+        due = self.next_send
+        for probe in self._newest():
+            if probe.state is ProbeState.UNACKED and (due is None or probe.timeout_at < due):
+                due = probe.timeout_at
+        return due
 
     def expire(self, now: float) -> None:
         """Mark as lost every outstanding probe whose timeout has passed."""
-        for probe in list(self.ring)[-2:]:
+        for probe in self._newest():
             if probe.state is ProbeState.UNACKED and probe.timeout_at <= now:
                 self.mark_lost(probe)
 
@@ -369,8 +375,7 @@ class ProbeInstance:
         self.acked += 1
         if self.last_ack_sent_at is None or probe.sent_at > self.last_ack_sent_at:
             self.last_ack_sent_at = probe.sent_at
-        newest = list(self.ring)[-2:]
-        if any(p is probe for p in newest):
+        if any(p is probe for p in self._newest()):
             self.quiet_until = min(self.quiet_until, reply.now)
         rtt = ((int(reply.now * 1000) - reply.timestamp_ms) % (1 << 32)) / 1000.0
         usable = 0 <= rtt <= max_rtt and reply.seq != probe.target.highest_acked_seq

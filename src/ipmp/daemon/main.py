@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ipmp.core.errors import IpmpError
 from ipmp.rootfs import default_root
+
+CHECK_TIMERS_ENV = "IPMP_CHECK_TIMERS"
+"""Set to 1 (the test suite does) to check the engine's timer index at every step."""
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -38,8 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ipmp.core.engine import Engine
     from ipmp.daemon.daemon import Daemon, DaemonOptions
 
+    if os.environ.get(CHECK_TIMERS_ENV) == "1":
+        Engine.check_timers = True
     options = DaemonOptions(
         root=args.root or default_root(),
         sim=args.sim,
