@@ -1532,6 +1532,11 @@ class Engine:
                 continue
             for nic in self.table.members(group_name):
                 actions += self._enforce_nic(nic)
+        for nic in self.table.ordered():
+            if not nic.group and nic.standby and nic.present and not nic.failed:
+                # guide: Standby Interfaces -- INACTIVE means "carries no data",
+                # in a group or not (``-failover`` can take a standby's last one).
+                nic.inactive = not any(li.is_data and li.up for li in nic.addresses())
         actions += reconcile(before, self.table)
         return actions
 
