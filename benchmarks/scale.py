@@ -544,8 +544,11 @@ def main() -> int:
         "duration_s": round(time.monotonic() - began, 1),
     }
     name = "scale"
+    cells_name = f"{'-'.join(map(str, sizes))}x{'-'.join(map(str, fdts))}"
     if args.profile:
-        name += f"-profile-{args.profile}-{'-'.join(map(str, sizes))}x{'-'.join(map(str, fdts))}"
+        name += f"-profile-{args.profile}-{cells_name}"
+    elif not args.smoke and (args.sizes or args.fdt):
+        name += f"-{cells_name}"  # a partial run does not replace the full one
     write_result(name, result)
     return 0
 

@@ -200,6 +200,7 @@ class Engine:
         self._muted_due: dict[tuple[str, Family], float] = {}
         self._repair_due: list[tuple[float, str]] = []
         self._timers_dirty: set[tuple[str, Family]] = set()
+        self._probe_order: dict[tuple[str, Family], int] = {}
         self._all_timers_dirty = True
         self.apply_context = ApplyContext()
         if netmask_for is not None:
@@ -325,6 +326,9 @@ class Engine:
             self._probe_due.clear()
             self._muted_due.clear()
             keys: Iterable[tuple[str, Family]] = list(self.probes)
+            # Due instances run in the order of ``self.probes`` (the jitter's
+            # random draws follow it); only a full re-file can change it.
+            self._probe_order = {key: number for number, key in enumerate(self.probes)}
             self._repair_due = sorted(
                 (track.repair_not_before, name)
                 for name, track in self.tracking.items()
@@ -360,8 +364,7 @@ class Engine:
             if walked != active:
                 raise AssertionError(f"timer index has {active} due, the timers {walked}")
         if len(keys) > 1:
-            order = {key: number for number, key in enumerate(self.probes)}
-            keys.sort(key=order.__getitem__)
+            keys.sort(key=self._probe_order.__getitem__)
         return keys
 
     def _check_timers(self, due: float | None) -> None:

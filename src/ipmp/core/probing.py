@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ipmp.core.actions import LOG_INFO, Action, Log, SendProbe
@@ -348,7 +349,12 @@ class ProbeInstance:
                 f"out of window probe seq {reply.seq} snxt {self.snxt} "
                 f"on {self.nic} from {reply.source}"
             )
-        probe = next((p for p in self.ring if p.seq == reply.seq), None)
+        # The ring holds consecutive sequence numbers, newest last (a cleared
+        # history only shortens it): the probe is ``distance`` from the end.
+        ring = self.ring
+        probe = ring[-distance] if distance <= len(ring) else None
+        if probe is not None and probe.seq != reply.seq:
+            probe = None
         if probe is None or probe.target.address != reply.source:
             status = probe.state.value if probe is not None else 0
             return self._ambiguous(
@@ -392,12 +398,14 @@ class ProbeInstance:
 
     # -- runs ----------------------------------------------------------------
 
-    def _settled(self) -> list[Probe]:
-        """The ring newest first, skipping probes still in flight."""
-        probes = list(reversed(self.ring))
-        while probes and probes[0].state is ProbeState.UNACKED:
-            probes.pop(0)
-        return probes
+    def _settled(self) -> Iterator[Probe]:
+        """The ring newest first, skipping the newest probes still in flight."""
+        in_flight = True
+        for probe in reversed(self.ring):
+            if in_flight and probe.state is ProbeState.UNACKED:
+                continue
+            in_flight = False
+            yield probe
 
     def _run(self, state: ProbeState) -> list[Probe]:
         """The newest settled probes that are all in ``state``, newest first."""

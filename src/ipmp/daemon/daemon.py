@@ -247,12 +247,14 @@ class Daemon:
 
     def _rearm(self) -> None:
         assert self._loop is not None
+        due = self.driver.next_time()
+        if self._timer is not None and due == self._timer.when():
+            return  # already armed for it: spare the loop a cancel and a new handle
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        due = self.driver.next_time()
         if due is not None:
-            self._timer = self._loop.call_at(due, self._fire)
+            self._timer = self._loop.call_at(due, self._on_timer)
 
     def _poke(self) -> None:
         """The stack has events to deliver: run them soon, from the loop."""
@@ -260,18 +262,26 @@ class Daemon:
             self._poked = True
             self._loop.call_soon(self._fire)
 
-    def _fire(self) -> None:
-        assert self._loop is not None
-        if self._timer is not None:
-            self._timer.cancel()
+    def _on_timer(self) -> None:
         self._timer = None
+        self._fire()
+
+    def _fire(self) -> None:
+        """Run what is due; a pending timer stays armed if it is still right."""
+        assert self._loop is not None
         self._poked = False
         self.driver.wake(self._loop.time())
         self._after_step()
 
     def _after_step(self) -> None:
         """After every dispatch: publish probes, then re-arm the timer."""
-        records = self.engine.drain_probe_records()
+        # Nobody listening: the records wait in bounded rings, dropped when a
+        # listener arrives (``probes``), so a probe costs no record then.
+        records = (
+            self.engine.drain_probe_records()
+            if self.metrics is not None or self.subscribers
+            else []
+        )
         if self.metrics is not None and records:
             self.metrics.observe(records)
         if self.subscribers and records:
@@ -363,6 +373,8 @@ class Daemon:
         if op == "sim":
             return self._sim(args.get("command"), now)
         if op == "probes":
+            if not self.subscribers and self.metrics is None:
+                self.engine.drain_probe_records()  # what settled while nobody listened
             sub = Subscription()
             self.subscribers.append(sub)
             return sub
