@@ -451,3 +451,39 @@ def test_member_settings_come_before_the_addresses_at_boot() -> None:
     first_add = next(i for i, a in enumerate(kinds) if isinstance(a, AddAddress))
     assert all(isinstance(a, PrepareInterface) for a in kinds[:first_add])
     assert first_add == 2
+
+
+def test_table_clone_is_equal_and_shares_nothing_mutable() -> None:
+    import copy
+
+    runner = settle(boot("dual-stack"))
+    table = runner.engine.table
+    clone = table.clone()
+    assert clone == copy.deepcopy(table)
+    for name, nic in table.nics.items():
+        twin = clone.nics[name]
+        assert twin is not nic and twin.modules is not nic.modules
+        assert twin.instances is not nic.instances
+        for family, inst in nic.instances.items():
+            assert twin.instances[family] is not inst
+            assert twin.instances[family].units is not inst.units
+            for unit, li in inst.units.items():
+                assert twin.instances[family].units[unit] is not li
+    # A change to the clone leaves the original alone (the rollback relies on it).
+    hme0 = clone.nics["hme0"]
+    hme0.modules.append("x")
+    next(iter(hme0.instances["inet"].units.values())).flags = 0
+    assert table != clone
+    assert "x" not in table.nics["hme0"].modules
+
+
+def test_mass_move_fills_the_lowest_free_units_in_order() -> None:
+    runner = settle(boot("active-active"))
+    for number in range(40, 60):
+        runner.ifconfig(["hme0", "addif", f"192.168.85.{number}", "up"])
+    runner.ifconfig(["hme1", "addif", "192.168.85.70", "up"])  # hme1:2 is taken
+    runner.apply(lambda host, now: host.set_link("hme0", False, now))
+    units = sorted(runner.engine.table.nics["hme1"].instances["inet"].units)
+    assert units == list(range(0, len(units)))  # no gap: each move took the lowest free unit
+    assert where(runner, "192.168.85.19") == "hme1:3"  # hme0 unit 0 first, then its addifs
+    assert where(runner, "192.168.85.40") == "hme1:4"

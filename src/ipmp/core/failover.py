@@ -89,6 +89,7 @@ def move_addresses(src: Nic, dst: Nic, which: Callable[[LogicalInterface], bool]
         dst_inst = dst.instances.get(family)
         if src_inst is None or dst_inst is None:
             continue
+        lowest = 1  # every unit below is taken: a mass move stays linear
         for unit in sorted(src_inst.units):
             li = src_inst.units[unit]
             if not li.is_data or not which(li):
@@ -99,7 +100,9 @@ def move_addresses(src: Nic, dst: Nic, which: Callable[[LogicalInterface], bool]
                 current = dst_inst.units.get(preferred)
                 if current is not None and current.placeholder:
                     del dst_inst.units[preferred]
-            new_unit = dst_inst.free_unit(preferred)
+            new_unit = dst_inst.free_unit(preferred, lowest)
+            if new_unit != preferred:
+                lowest = new_unit + 1
             del src_inst.units[unit]
             if unit == 0:
                 src_inst.units[0] = _placeholder(src, family)
