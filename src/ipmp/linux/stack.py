@@ -35,11 +35,7 @@ from typing import Any
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import (
-    RTMGRP_IPV4_ROUTE,
-    RTMGRP_IPV6_ROUTE,
-    RTMGRP_LINK,
-)
+from pyroute2.netlink.rtnl import RTMGRP_LINK
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_LOOPBACK, IFF_RUNNING, IFF_UP
 
@@ -76,6 +72,7 @@ from ipmp.core.events import (
 )
 from ipmp.core.types import Family
 from ipmp.linux import packets
+from ipmp.linux.route_watch import RouteWatcher
 from ipmp.linux.rtnl_batch import AddressBatcher, AddressChange
 
 TEST_TABLE_BASE = 10000
@@ -150,6 +147,7 @@ class LinuxStack:
     )
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _routes_pending: bool = False
+    _routes_watch: RouteWatcher | None = None
     _arp_socket: socket.socket | None = None
     _na_socket: socket.socket | None = None
     _batcher: AddressBatcher | None = None
@@ -164,7 +162,10 @@ class LinuxStack:
         self._loop = asyncio.get_running_loop()
         self._ipr = AsyncIPRoute()
         self._events = AsyncIPRoute()
-        await self._events.bind(RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE)
+        # Links through pyroute2; routes only as "the main table changed"
+        # (route_watch), since every address change floods the route groups.
+        await self._events.bind(RTMGRP_LINK)
+        self._routes_watch = RouteWatcher(self._loop, self._main_table_changed)
         self._queue: asyncio.Queue[Action] = asyncio.Queue()
         now = self._loop.time()
         async for msg in await self._ipr.link("dump"):
@@ -196,6 +197,8 @@ class LinuxStack:
             self._batcher.close()
         self._ipr.close()
         self._events.close()
+        if self._routes_watch is not None:
+            self._routes_watch.close()
 
     # ------------------------------------------------------------ the Stack protocol
 
@@ -361,13 +364,10 @@ class LinuxStack:
             name = msg.get("ifname")
             if name in self._links:
                 self._link_gone(name)
-        elif (
-            event in ("RTM_NEWROUTE", "RTM_DELROUTE")
-            and msg.get("table") in (254, None)
-            and not self._routes_pending
-        ):
-            # Address changes flood the local table; only the main table matters,
-            # and one dump after a burst says it all.
+
+    def _main_table_changed(self) -> None:
+        if not self._routes_pending:
+            # One dump after a burst says it all.
             self._routes_pending = True
             self._loop.call_later(ROUTE_SETTLE, self._reread_routes)
 
