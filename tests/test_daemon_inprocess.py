@@ -77,3 +77,35 @@ def test_malformed_arguments_are_refused_in_one_line(daemon: Daemon) -> None:
     ):
         with pytest.raises(IpmpError, match=message):
             request(daemon, op, **args)
+
+
+def test_a_failover_is_saved_at_once_and_made_durable_later(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import ipmp.daemon.daemon as daemon_module
+
+    writes: list[bool] = []
+    real_write = daemon_module.write_json
+
+    def recording(path: Path, data: object, durable: bool = True) -> None:
+        if path == daemon_module.state_path(daemon.root):  # not the simulator's world
+            writes.append(durable)
+        real_write(path, data, durable)
+
+    monkeypatch.setattr(daemon_module, "write_json", recording)
+    assert daemon.sim is not None and daemon._loop is not None
+    daemon.sim.host.set_link("hme0", False, daemon._loop.time())
+    daemon._fire()  # the kernel event: a failover, saved ahead of its moves
+    assert writes and writes[-1] is False  # no fsync between the carrier loss and the move
+    saved = json.loads(daemon_module.state_path(daemon.root).read_text())
+    assert any(nic["name"] == "hme0" and nic["failed"] for nic in saved["nics"])
+    timer = daemon._sync_timer
+    assert timer is not None and timer.when() > daemon._loop.time()
+    timer._run()  # STATE_SYNC_DELAY later
+    assert writes[-1] is True and daemon._sync_timer is None
+    # An administrator's change is durable at once.
+    writes.clear()
+    request(daemon, "ifconfig", argv=["hme1", "addif", "192.168.85.60", "up"])
+    assert writes and all(writes)

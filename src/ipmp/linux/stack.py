@@ -166,6 +166,7 @@ class LinuxStack:
         # (route_watch), since every address change floods the route groups.
         await self._events.bind(RTMGRP_LINK)
         self._routes_watch = RouteWatcher(self._loop, self._main_table_changed)
+        self._batcher = AddressBatcher()  # ready before the first failover needs it
         self._queue: asyncio.Queue[Action] = asyncio.Queue()
         now = self._loop.time()
         async for msg in await self._ipr.link("dump"):
@@ -934,8 +935,14 @@ class LinuxStack:
         link = self._links.get(action.ifname)
         if link is None:
             return ActionFailed(now, action, f"{action.ifname}: no such interface")
+        record = self._configured.get((action.family, action.address))
         for delay in ANNOUNCE_SCHEDULE:
-            self._loop.call_later(delay, self._announce_once, action, link)
+            if delay <= 0 and record is not None and record.ifname == link.name:
+                # The address is there: the first one leaves now, not after
+                # whatever the loop does next (a move's deletes would come first).
+                self._announce_once(action, link)
+            else:
+                self._loop.call_later(delay, self._announce_once, action, link)
         return ActionCompleted(now, action)
 
     def _announce_once(self, action: AnnounceAddress, link: _Link) -> None:
