@@ -39,6 +39,7 @@ import socket
 import struct
 import sys
 from collections import deque
+from collections.abc import Iterator
 
 from ipmp.linux.packets import checksum
 
@@ -158,26 +159,39 @@ def own_mac(interface: str) -> str:
         return handle.read().strip()
 
 
-def forge(args: argparse.Namespace) -> dict[str, object]:
+def _incoming(interface: str) -> tuple[socket.socket, Iterator[bytes]]:
+    """A packet socket on ``interface`` and the frames it receives until SIGTERM.
+
+    Prints ``ready`` once listening; frames this namespace sent are skipped.
+    """
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    sock.bind((args.interface, 0))
+    sock.bind((interface, 0))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    stopping: list[bool] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+
+    def frames() -> Iterator[bytes]:
+        print("ready", flush=True)
+        while not stopping:
+            try:
+                readable, _, _ = select.select([sock], [], [], 0.1)
+            except InterruptedError:
+                continue
+            if not readable:
+                continue
+            frame, address = sock.recvfrom(65536)
+            if address[2] != PACKET_OUTGOING:
+                yield frame
+
+    return sock, frames()
+
+
+def forge(args: argparse.Namespace) -> dict[str, object]:
+    sock, frames = _incoming(args.interface)
     forger = Forger(
         args.variant, mac_bytes(args.host_mac), mac_bytes(own_mac(args.interface)), args.copies
     )
-    stopping: list[bool] = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    print("ready", flush=True)
-    while not stopping:
-        try:
-            readable, _, _ = select.select([sock], [], [], 0.1)
-        except InterruptedError:
-            continue
-        if not readable:
-            continue
-        frame, address = sock.recvfrom(65536)
-        if address[2] == PACKET_OUTGOING:
-            continue
+    for frame in frames:
         probe = parse_probe(frame, forger.host_mac)
         if probe is None or probe.kind != PROBE_UNI:
             continue
@@ -187,23 +201,11 @@ def forge(args: argparse.Namespace) -> dict[str, object]:
 
 
 def count(args: argparse.Namespace) -> dict[str, object]:
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    sock.bind((args.interface, 0))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    _, frames = _incoming(args.interface)
     mac = mac_bytes(args.mac)
     arrived = {"inet": 0, "inet6": 0}
-    stopping: list[bool] = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    print("ready", flush=True)
-    while not stopping:
-        try:
-            readable, _, _ = select.select([sock], [], [], 0.1)
-        except InterruptedError:
-            continue
-        if not readable:
-            continue
-        frame, address = sock.recvfrom(65536)
-        if address[2] == PACKET_OUTGOING or frame[6:12] != mac:
+    for frame in frames:
+        if frame[6:12] != mac:
             continue
         (ethertype,) = struct.unpack("!H", frame[12:14])
         if ethertype == ETH_P_IP and frame[23] == 1:

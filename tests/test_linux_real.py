@@ -332,13 +332,18 @@ def test_nic_deleted_and_recreated(make_lab: Callable[[str], Lab]) -> None:
     host.check_invariant(DATA)
 
 
-def test_daemon_sigkill_and_restart(make_lab: Callable[[str], Lab]) -> None:
-    host = started(make_lab, topology_text("lab-active-active"))
+def _kill_after_failover(host: RealHost) -> None:
+    """Pull eth0's cable, wait for the failover, SIGKILL the daemon and forget it."""
     host.lab.set_cable("eth0", False)
     wait_for(lambda: host.holder("192.0.2.19") == "eth1", 2, "failover")
     os.kill(host.pid, signal.SIGKILL)
     wait_for(lambda: not host.answers(), 5, "the daemon is gone")
     host.lab.stop_processes()
+
+
+def test_daemon_sigkill_and_restart(make_lab: Callable[[str], Lab]) -> None:
+    host = started(make_lab, topology_text("lab-active-active"))
+    _kill_after_failover(host)
     host.start()
     assert "restarting: adopting the saved state" in host.log()
     host.check_invariant({"192.0.2.19": "eth1", "192.0.2.20": "eth1"})
@@ -353,11 +358,7 @@ def test_restart_after_a_crash_in_the_middle_of_a_move(make_lab: Callable[[str],
     # benchmark hit it 60 times in 200): the copy on the failed eth0 goes, the
     # one on eth1 stays.
     host = started(make_lab, topology_text("lab-active-active"))
-    host.lab.set_cable("eth0", False)
-    wait_for(lambda: host.holder("192.0.2.19") == "eth1", 2, "failover")
-    os.kill(host.pid, signal.SIGKILL)
-    wait_for(lambda: not host.answers(), 5, "the daemon is gone")
-    host.lab.stop_processes()
+    _kill_after_failover(host)
     host.lab.run(["ip", "addr", "add", "192.0.2.19/24", "dev", "eth0"])
     host.start()
     wait_for(lambda: host.holder("192.0.2.19") == "eth1", 5, "one copy, on eth1")
