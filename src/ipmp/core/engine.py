@@ -1536,10 +1536,9 @@ class Engine:
             for nic in self.table.members(group_name):
                 actions += self._enforce_nic(nic)
         for nic in self.table.ordered():
-            if not nic.group and nic.standby and nic.present and not nic.failed:
-                # guide: Standby Interfaces -- INACTIVE means "carries no data",
-                # in a group or not (``-failover`` can take a standby's last one).
-                nic.inactive = not any(li.is_data and li.up for li in nic.addresses())
+            if not nic.group and nic.standby:
+                # In a group or not (``-failover`` can take a standby's last one).
+                self._settle_inactive(nic)
         actions += reconcile(before, self.table)
         return actions
 
@@ -1562,6 +1561,15 @@ class Engine:
         home = self.table.nics.get(li.home)
         return home is not None and home.standby
 
+    def _settle_inactive(self, nic: Nic) -> None:
+        """INACTIVE means "carries no data" (guide: Standby Interfaces)."""
+        if not nic.present or nic.failed:
+            return
+        if any(li.is_data and li.up for li in nic.addresses()):
+            nic.inactive = False
+        elif nic.standby:
+            nic.inactive = True
+
     def _enforce_nic(self, nic: Nic) -> list[Action]:
         actions: list[Action] = []
         if nic.standby and nic.present:
@@ -1577,13 +1585,7 @@ class Engine:
                 dst = choose_destination(self.table, nic, "to_nonstandby")
                 if dst is not None:
                     move_addresses(nic, dst, self._standby_home)
-        carries = any(li.is_data and li.up for li in nic.addresses())
-        if nic.present and not nic.failed:
-            # INACTIVE means "carries no data" (guide: Standby Interfaces).
-            if carries:
-                nic.inactive = False
-            elif nic.standby:
-                nic.inactive = True
+        self._settle_inactive(nic)
         if self._still_failing(nic) and any(li.is_data for li in nic.addresses()):
             dst = fail_over(self.table, nic, "normal")
             if dst is not None:
