@@ -62,7 +62,9 @@ from ipmp.core.events import (
     SettingsChanged,
 )
 from ipmp.core.failover import (
-    choose_destination,
+    Failover,
+    choose_destinations,
+    data_families,
     fail_back,
     fail_over,
     homed_at,
@@ -88,6 +90,15 @@ NO_TEST_ADDRESS = (
 TEST_ADDRESS_NOW = (
     "Test address now configured on interface {}; enabling probe-based failure detection on it"
 )
+COULDNT_MOVE = (
+    "moving addresses from failed {} interfaces: {} (couldn't move, no alternative interface)"
+)
+"""A family's data addresses that no member can take.  S10's in.mpathd has no
+message for it (its failover moves nothing then, facts §4.2); the closest
+documented text is the boot scripts' line for a missing NIC, which the guide
+quotes (NICs That Were Missing at System Boot; How to Replace a Physical
+Interface That Has Failed: "hme1 (couldn't move, no alternative interface)";
+facts §4.9, §5 Other), IPv4 or IPv6 naming the family."""
 
 
 @dataclass
@@ -117,6 +128,7 @@ class Tracking:
     failed_by_probes: bool = False
     subnet_warned: bool = False
     no_targets_logged: set[Family] = field(default_factory=set)
+    stranded_logged: set[Family] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -158,6 +170,15 @@ def _of_group(nic: Nic) -> str:
 
 def _fam_label(family: Family) -> str:
     return "IPv4" if family == "inet" else "IPv6"
+
+
+def _fam_labels(families: Iterable[Family]) -> str:
+    return " and ".join(_fam_label(family) for family in families)
+
+
+def _stranded(plan: dict[Family, Nic | None]) -> list[Family]:
+    """The families of a failover plan that no member can take."""
+    return [family for family, dst in plan.items() if dst is None]
 
 
 class Engine:
@@ -618,15 +639,18 @@ class Engine:
             raise IpmpError(f"offline: {name}: interface is not using IPMP")
         if nic.offline:
             raise IpmpError(f"offline: {name}: Interface already offlined")
+        stranded = _stranded(choose_destinations(self.table, nic, "normal"))
+        if stranded:
+            # facts §4.8: offline fails when the addresses cannot all fail over;
+            # with one family stranded it is refused too, since offline must keep
+            # every address reachable (a failure cannot choose, an offline can).
+            raise IpmpError(
+                f"offline: {name}: Offline failed as there is no other functional interface "
+                "available in the multipathing group for failing over the network access. "
+                f"(no member can take its {_fam_labels(stranded)} data addresses)"
+            )
         before = self.table.clone()
-        if any(li.is_data for li in nic.addresses()):
-            dst = choose_destination(self.table, nic, "normal")
-            if dst is None:
-                raise IpmpError(
-                    f"offline: {name}: Offline failed as there is no other functional interface "
-                    "available in the multipathing group for failing over the network access."
-                )
-            move_addresses(nic, dst, lambda li: True)
+        fail_over(self.table, nic, "normal")
         nic.offline = True
         for li in nic.addresses():
             li.flags &= ~IFF_UP  # if_mpadm brings every logical interface down
@@ -676,20 +700,27 @@ class Engine:
                 f"dr detach: {name}: not in an IPMP group; connectivity cannot be "
                 "preserved (use -f to detach anyway)"
             )
-        has_data = any(li.is_data for li in nic.addresses())
-        dst = choose_destination(self.table, nic, "normal") if nic.group else None
-        if has_data and dst is None and not force:
+        plan = choose_destinations(self.table, nic, "normal") if nic.group else {}
+        # Each family on its own, as a failure moves them (guide: "as if the NIC
+        # being detached had failed"); one with nowhere to go refuses the detach.
+        stranded = _stranded(plan) if nic.group else sorted(data_families(nic), key=FAMILIES.index)
+        if stranded and not force:
             raise IpmpError(
                 f"dr detach: {name}: holds the only functioning interfaces of group "
-                f"{nic.group or '(none)'} (use -f to detach anyway)"
+                f"{nic.group or '(none)'} for its {_fam_labels(stranded)} data addresses "
+                "(use -f to detach anyway)"
             )
         before = self.table.clone()
-        if dst is not None:
-            move_addresses(nic, dst, lambda li: True)
+        logs: list[Action] = []
+        if nic.group:
+            result = fail_over(self.table, nic, "normal")
+            logs = [
+                _log(COULDNT_MOVE.format(_fam_label(family), name)) for family in result.stranded
+            ]
         nic.present = False
         nic.offline = True
         self.detached.add(name)
-        actions = reconcile(before, self.table)
+        actions = reconcile(before, self.table) + logs
         actions.append(_log(f"{name} has been detached", LOG_INFO))
         return actions + self._sync(now)
 
@@ -1372,14 +1403,36 @@ class Engine:
             inst.reset_rtts()
         actions: list[Action] = [_log(f"NIC failure detected on {_of_group(nic)}")]
         if nic.group:
-            source = nic.name
-            dst = fail_over(self.table, nic, "normal")
-            if dst is not None:
-                actions.append(self._failed_over(source, dst.name))
+            track = self.tracking.get(nic.name)
+            if track is not None:
+                track.stranded_logged.clear()  # a new failure says it again
+            actions += self._failover_logs(nic, fail_over(self.table, nic, "normal"))
         actions += reconcile(before, self.table)
         # A standby that took over may have received its own addresses back:
         # they go on to an active member now, not at the next scan.
         actions += self._enforce(now)
+        return actions
+
+    def _failover_logs(self, nic: Nic, result: Failover) -> list[Action]:
+        """A failover's lines: one per destination, and once per failure a stranded family.
+
+        A family is stranded when no other member is plumbed for it and
+        working; it stays on the failed NIC, and moves as soon as a member can
+        take it (the invariants of ``_enforce``).  A NIC alone in its group has
+        no alternative to speak of: nothing is said, as before.
+        """
+        actions: list[Action] = [
+            self._failed_over(nic.name, dst.name) for dst in result.destinations
+        ]
+        track = self.tracking.get(nic.name)
+        if track is None:
+            return actions
+        track.stranded_logged -= set(result.moved)
+        alone = len(self.table.members(nic.group)) < 2
+        for family in result.stranded:
+            if family not in track.stranded_logged and not alone:
+                track.stranded_logged.add(family)
+                actions.append(_log(COULDNT_MOVE.format(_fam_label(family), nic.name)))
         return actions
 
     def _failed_over(self, source: str, destination: str) -> Log:
@@ -1427,6 +1480,7 @@ class Engine:
         track.failed_by_probes = False
         track.flap_logged = False
         track.repair_not_before = 0.0
+        track.stranded_logged.clear()
         if nic.offline or not nic.group:
             pass
         elif nic.standby:
@@ -1582,14 +1636,11 @@ class Engine:
                 # Addresses of a standby (its own, come back while it covered, or
                 # another standby's) belong on an active member as soon as there
                 # is one (FAILOVER_TO_NONSTANDBY).
-                dst = choose_destination(self.table, nic, "to_nonstandby")
-                if dst is not None:
-                    move_addresses(nic, dst, self._standby_home)
+                fail_over(self.table, nic, "to_nonstandby", self._standby_home)
         self._settle_inactive(nic)
         if self._still_failing(nic) and any(li.is_data for li in nic.addresses()):
-            dst = fail_over(self.table, nic, "normal")
-            if dst is not None:
-                actions.append(self._failed_over(nic.name, dst.name))
+            # A stranded family goes as soon as a member can take it.
+            actions += self._failover_logs(nic, fail_over(self.table, nic, "normal"))
         # facts §4.4: a standby never fails back (its own addresses stay active
         # elsewhere); the others do when FAILBACK=yes.
         wants_back = nic.usable and not nic.inactive and not nic.standby and self.config.failback

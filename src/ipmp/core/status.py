@@ -149,7 +149,11 @@ def snapshot(engine: Engine) -> dict[str, Any]:
     for nic in table.ordered():
         if not nic.group:
             continue
-        outbound = [m.name for m in table.members(nic.group) if _active(m)]
+        members = table.members(nic.group)
+        # A member sends only the families it is plumbed for.
+        outbound = {
+            fam: [m.name for m in members if _active(m) and fam in m.instances] for fam in FAMILIES
+        }
         for li in nic.addresses():
             if not li.is_data:
                 continue
@@ -162,7 +166,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
                     "state": "up" if up else "down",
                     "group": nic.group,
                     "inbound": nic.name if up and nic.usable else "",
-                    "outbound": outbound if up else [],
+                    "outbound": outbound[li.family] if up else [],
                     "home": li.home,
                     "logical": nic.name if li.unit == 0 else f"{nic.name}:{li.unit}",
                 }
