@@ -9,10 +9,16 @@ offline and DR detach follow; ``ipmpstat -a``/``-i`` must show it all right.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from ipmp.core.actions import Log, RemoveAddress, UnplumbInterface
+from ipmp.core.engine import Engine
 from ipmp.core.errors import IpmpError
+from ipmp.core.events import AddressesFound, FoundAddress
 from ipmp.core.ipmpstat_format import render
+from ipmp.core.persist import table_from_state, table_to_state
 from ipmp.core.status import snapshot
 from ipmp.sim.runner import VirtualRunner
 from simtools import boot_text, logged, where
@@ -254,3 +260,28 @@ def test_dr_detach_per_family() -> None:
     assert STRANDED_V6 in runner.messages()
     assert ("hme1", V4_DATA) in [(a.ifname, a.address) for a in runner.host.addresses()]
     assert runner.host.ping(V4_DATA) == "hme1"
+
+
+def test_restart_does_not_plumb_inet6_from_the_kernels_own_link_local() -> None:
+    """Linux gives every NIC a link-local address: after a restart that must not
+    make hme1 plumbed for inet6 (adopted, or unplumbed and the address deleted)."""
+    runner = booted(v4_only())
+    link(runner, "hme0", False)
+    saved = table_from_state(table_to_state(runner.engine.table))
+    engine = Engine(runner.engine.config, random.Random(2))
+    kernel_own = FoundAddress("hme1", "inet6", 0, "fe80::a00:20ff:feb9:1bfc", 10, "", True, False)
+    for event in runner.host.start(runner.now):
+        if isinstance(event, AddressesFound):
+            event = AddressesFound(
+                event.now,
+                (*event.plumbed, ("hme1", "inet6")),
+                (*event.addresses, kernel_own),
+            )
+        engine.handle(event)
+    actions = engine.restore(saved, [], runner.now)
+    assert sorted(engine.table.nics["hme1"].instances) == ["inet"]
+    assert not [a for a in actions if isinstance(a, Log) and "adopted" in a.message]
+    assert not [a for a in actions if isinstance(a, RemoveAddress) and a.ifname == "hme1"]
+    assert not [a for a in actions if isinstance(a, UnplumbInterface) and a.name == "hme1"]
+    assert engine.table.nics["hme0"].failed
+    assert [li.address for li in engine.table.nics["hme0"].addresses() if li.is_data] == [V6_DATA]

@@ -547,3 +547,22 @@ def test_each_family_fails_over_on_its_own(make_lab: Callable[[str], Lab]) -> No
     host.check_invariant({**DATA, v6: "eth0"})
     wait_for(lambda: host.answers_ping(v6), 5, f"{v6} answers on eth0")
     assert host.log().count(stranded) == 1
+
+
+def test_restart_leaves_the_kernels_link_local_alone(make_lab: Callable[[str], Lab]) -> None:
+    """After a SIGKILL and restart eth1 is still not plumbed for inet6: its
+    kernel link-local address is neither adopted nor deleted."""
+    host = started(make_lab, MIXED_FAMILIES)
+    link_local = [a for n, f, a, _p in host.kernel() if (n, f) == ("eth1", "inet6")]
+    assert link_local
+    _kill_after_failover(host)
+    host.start()
+    assert "restarting: adopting the saved state" in host.log()
+    assert "adopted inet6" not in host.log()
+    assert [a for n, f, a, _p in host.kernel() if (n, f) == ("eth1", "inet6")] == link_local
+    host.check_invariant({"192.0.2.19": "eth1", "192.0.2.20": "eth1", "2001:db8::19": "eth0"})
+    rows = {r["interface"]: r for r in host.snapshot()["targets"]}
+    assert rows["eth1"]["family"] == "inet"
+    host.lab.set_cable("eth0", True)
+    wait_for(lambda: host.holder("192.0.2.19") == "eth0", 15, "failback after the restart")
+    host.check_invariant({**DATA, "2001:db8::19": "eth0"})

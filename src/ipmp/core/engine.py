@@ -76,7 +76,14 @@ from ipmp.core.hostname_files import HostnameFile
 from ipmp.core.ifconfig_apply import ApplyContext, apply_ifconfig
 from ipmp.core.ifconfig_format import format_all, format_interface
 from ipmp.core.ifconfig_grammar import IfconfigCommand, Plumb, SetGroup, parse_ifconfig
-from ipmp.core.model import HostTable, Instance, LogicalInterface, Nic, link_local_from_mac
+from ipmp.core.model import (
+    HostTable,
+    Instance,
+    LogicalInterface,
+    Nic,
+    is_link_local,
+    link_local_from_mac,
+)
 from ipmp.core.mpathd_config import MpathdConfig
 from ipmp.core.persist import table_to_state
 from ipmp.core.probing import ProbeInstance, Target, TargetState
@@ -491,7 +498,28 @@ class Engine:
         actions: list[Action] = []
         found = self.found.addresses if self.found is not None else ()
         plumbed = self.found.plumbed if self.found is not None else ()
+        # Linux gives every NIC an IPv6 link-local address of its own; on a NIC
+        # the saved configuration has not plumbed for inet6 it is the kernel's,
+        # not ours: neither adopted (the NIC would become plumbed for inet6 and
+        # take IPv6 data addresses) nor unplumbed (README: Where this differs).
+        kernel_own = {
+            (entry.ifname, entry.family)
+            for entry in found
+            if is_link_local(entry.family, entry.address)
+            and (configured := saved.nics.get(entry.ifname)) is not None
+            and entry.family not in configured.instances
+        }
+        found = tuple(
+            entry
+            for entry in found
+            if (entry.ifname, entry.family) not in kernel_own
+            or not is_link_local(entry.family, entry.address)
+        )
         for name, family in plumbed:
+            if (name, family) in kernel_own and not any(
+                (e.ifname, e.family) == (name, family) for e in found
+            ):
+                continue
             if name in kernel.nics:
                 kernel.nics[name].instances[family] = Instance(family)
         holders: dict[tuple[Family, str], list[FoundAddress]] = {}
