@@ -118,7 +118,10 @@ class AddressesFound:
     """The kernel's plumbed interfaces and addresses when the daemon starts.
 
     On a restart the daemon adopts them: what a crash left half-moved is
-    completed, nothing is created twice.
+    completed, nothing is created twice.  ``plumbed`` is the kernel's view (on
+    Linux: the families the NIC holds an address of, so every NIC with IPv6
+    enabled is there for inet6 by its link-local); whether a NIC is plumbed
+    for IPMP is the configuration's (hostname files, ``ifconfig plumb``).
     """
 
     now: float
