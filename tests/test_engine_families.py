@@ -285,3 +285,14 @@ def test_restart_does_not_plumb_inet6_from_the_kernels_own_link_local() -> None:
     assert not [a for a in actions if isinstance(a, UnplumbInterface) and a.name == "hme1"]
     assert engine.table.nics["hme0"].failed
     assert [li.address for li in engine.table.nics["hme0"].addresses() if li.is_data] == [V6_DATA]
+
+
+def test_outbound_spreading_uses_only_members_plumbed_for_the_family() -> None:
+    runner = booted(v4_only())
+    spread = runner.host.spreading
+    assert spread[("inet", "192.168.85.0/24")] == ("hme0", "hme1")
+    assert spread[("inet6", "2001:db8::/64")] == ("hme0",)
+    link(runner, "hme0", False)
+    # Nobody sends IPv6 now: hme1 is not plumbed for it.
+    assert runner.host.spreading.get(("inet6", "2001:db8::/64"), ()) == ()
+    assert runner.host.spreading[("inet", "192.168.85.0/24")] == ("hme1",)

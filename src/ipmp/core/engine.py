@@ -1015,13 +1015,14 @@ class Engine:
             if state is not None and state.failed:
                 want.update({key: self.spread[key] for key in subnets if key in self.spread})
                 continue
-            active = tuple(
-                m.name
+            active = [
+                m
                 for m in members
                 if m.usable and not m.inactive and any(li.is_data and li.up for li in m.addresses())
-            )
+            ]
             for key in subnets:
-                want[key] = active
+                # A member sends only the families it is plumbed for.
+                want[key] = tuple(m.name for m in active if key[0] in m.instances)
         first: list[Action] = []
         last: list[Action] = []
         for key in sorted(set(want) | set(self.spread)):
