@@ -336,6 +336,36 @@ def test_metrics_sigusr1_and_systemd_notifications(
     notify.close()
 
 
+def test_stray_signals_do_not_end_the_daemon(tmp_path: Path, daemons: list[RunningDaemon]) -> None:
+    daemon = RunningDaemon(tmp_path, EXAMPLES / "active-active.toml").start()
+    daemons.append(daemon)
+    for number in (signal.SIGUSR2, signal.SIGALRM, signal.SIGQUIT):
+        daemon.signal(number)
+        name = signal.Signals(number).name
+        line = f"ignoring {name}"
+        wait_for(lambda line=line: line in daemon.log(), 5, f"{name} logged")  # type: ignore[misc]
+    assert daemon.request("ping")["sim"] is True
+    assert daemon.stop() == 0
+
+
+def test_a_metrics_address_beyond_loopback_needs_asking(tmp_path: Path) -> None:
+    port = free_port()
+    topology = str(EXAMPLES / "active-active.toml")
+    argv = ["-d", "--sim", topology, "--root", str(tmp_path), "--metrics", f"0.0.0.0:{port}"]
+    done = subprocess.run(
+        [sys.executable, "-m", "ipmp.daemon.main", *argv],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"in.mpathd: --metrics 0.0.0.0:{port}: not a loopback address; "
+        "add --metrics-remote to serve metrics to other hosts\n"
+    )
+    assert list(tmp_path.iterdir()) == []  # nothing written before the refusal
+
+
 def test_ipmpstat_against_the_daemon(tmp_path: Path, daemons: list[RunningDaemon]) -> None:
     daemon = RunningDaemon(tmp_path, EXAMPLES / "active-standby.toml").start()
     daemons.append(daemon)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,11 +38,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--group", help="group whose members may change the configuration")
     parser.add_argument("--seed", type=int, help="seed of the probe jitter (default: the pid)")
     parser.add_argument("--metrics", type=_address, help="serve Prometheus metrics on ADDR:PORT")
+    parser.add_argument(
+        "--metrics-remote",
+        action="store_true",
+        help="allow a --metrics address other hosts can reach (default: loopback only)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Until the loop's own handlers log them, these must not end the daemon.
+    for number in (signal.SIGUSR2, signal.SIGALRM, signal.SIGQUIT):
+        signal.signal(number, signal.SIG_IGN)
     args = build_parser().parse_args(argv)
+    if args.metrics is not None and not args.metrics_remote:
+        from ipmp.daemon.metrics import is_loopback
+
+        if not is_loopback(args.metrics[0]):
+            print(
+                f"in.mpathd: --metrics {args.metrics[0]}:{args.metrics[1]}: not a loopback "
+                "address; add --metrics-remote to serve metrics to other hosts",
+                file=sys.stderr,
+            )
+            return 2
     from ipmp.core.engine import Engine
     from ipmp.daemon.daemon import Daemon, DaemonOptions
 
