@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import ipmp
 from daemontools import RunningDaemon, kernel_counts, wait_for
 from ipmp.core.errors import IpmpError
 from ipmp.daemon.control import socket_path
@@ -348,6 +349,27 @@ def test_stray_signals_do_not_end_the_daemon(tmp_path: Path, daemons: list[Runni
     assert daemon.stop() == 0
 
 
+def test_the_log_says_who_changed_what_and_when_the_daemon_ran(
+    tmp_path: Path, daemons: list[RunningDaemon]
+) -> None:
+    daemon = RunningDaemon(tmp_path, EXAMPLES / "active-active.toml").start()
+    daemons.append(daemon)
+    assert daemon.proc is not None
+    started = f"in.mpathd {ipmp.__version__} started (pid {daemon.proc.pid}, root {tmp_path})"
+    assert started in (daemon.log())
+    daemon.request("offline", interface="hme0")
+    daemon.request("online", interface="hme0")
+    daemon.request("ifconfig", argv=["hme1", "addif", "192.168.85.60", "up"])
+    log = daemon.log()
+    me = f"requested by uid {os.getuid()} (pid {os.getpid()})"
+    assert f"offline hme0 {me}" in log and f"online hme0 {me}" in log
+    assert f"ifconfig hme1 addif 192.168.85.60 up {me}" in log
+    daemon.request("ifconfig", argv=["hme0"])  # a read: not logged
+    assert "ifconfig hme0 requested" not in daemon.log()
+    assert daemon.stop() == 0
+    assert "stopping: every address stays where it is" in daemon.log()
+
+
 def test_a_metrics_address_beyond_loopback_needs_asking(tmp_path: Path) -> None:
     port = free_port()
     topology = str(EXAMPLES / "active-active.toml")
@@ -404,8 +426,9 @@ def test_ipmpstat_against_the_daemon(tmp_path: Path, daemons: list[RunningDaemon
         "hme1",
     ]
     assert ipmpstat("-gP", "-o", "group,state").strip() == "test:degraded"
-    rows = json.loads(ipmpstat("-i", "--json"))
+    rows = json.loads(ipmpstat("-i", "--json"))["interfaces"]
     assert [(r["interface"], r["state"]) for r in rows] == [("hme0", "failed"), ("hme1", "ok")]
+    assert [r["active"] for r in rows] == [False, True]
 
 
 @settings(

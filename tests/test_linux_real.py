@@ -471,3 +471,17 @@ def test_member_sysctls_set_on_join_and_restored_on_leave(make_lab: Callable[[st
     assert [sysctl(k) for k in ("arp_announce", "rp_filter")] == ["0", "0"]
     assert [sysctl(linkdown), sysctl(linkdown, "ipv6")] == ["0", "0"]
     assert "eth1: restored net.ipv4.conf.eth1.arp_ignore=0" in host.log()
+
+
+def test_probe_records_carry_the_kernels_receive_time(make_lab: Callable[[str], Lab]) -> None:
+    """ipmpstat -p's NETRTT (kernel receipt, SO_TIMESTAMPNS) is measured apart from RTT."""
+    host = started(make_lab, topology_text("lab-active-active"))
+    answered = []
+    for record in host.client().stream("probes"):
+        if record["rtt_ms"] is not None:
+            answered.append(record)
+        if len(answered) >= 8:
+            break
+    for record in answered:
+        assert record["netrtt_ms"] is not None, record
+        assert 0 <= record["netrtt_ms"] <= record["rtt_ms"], record

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,35 @@ def test_loopback_addresses() -> None:
     assert is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("192.0.2.1")
     assert not is_loopback("example")
+
+
+def test_metrics_without_prometheus_client_say_what_to_install(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['prometheus_client'] = None\n"
+        "from ipmp.daemon.main import main\n"
+        f"raise SystemExit(main(['-d', '--sim', {str(EXAMPLES / 'active-active.toml')!r}, "
+        f"'--root', {str(tmp_path)!r}, '--metrics', '127.0.0.1:9']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr == f"in.mpathd: {metrics.MISSING}\n"
+    assert "pip install 'ipmp[metrics]'" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_retired_target_takes_its_rtt_series_with_it(tmp_path: Path) -> None:
+    daemon = Daemon(DaemonOptions(root=tmp_path, sim=EXAMPLES / "active-active.toml"))
+    loop = asyncio.new_event_loop()
+    try:
+        daemon._loop = loop
+        daemon._start_engine(loop.time())
+        exporter = EngineMetrics(daemon.engine)
+        inst = next(i for i in daemon.engine.probes.values() if i.targets)
+        real = inst.targets[0].address
+        record = {"interface": inst.nic, "family": inst.family, "rtt_ms": 0.5}
+        exporter.observe([{**record, "target": real}, {**record, "target": "192.0.2.99"}])
+        text = exporter.exposition().decode()
+        assert f'target="{real}"' in text
+        assert 'target="192.0.2.99"' not in text  # not a target (any more): no series
+    finally:
+        loop.close()

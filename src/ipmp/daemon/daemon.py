@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ipmp import __version__
 from ipmp.core.actions import (
     LOG_ERR,
     LOG_INFO,
+    LOG_NOTICE,
     LOG_WARNING,
     Action,
     AddAddress,
@@ -126,6 +128,23 @@ STATE_SYNC_DELAY = 1.0
 """Seconds after a failover's quick save until the state is also fsynced."""
 
 MUTATIONS = {"offline", "online", "dr_detach", "dr_attach", "sim", "reload"}
+
+
+def _describe_request(op: str, args: dict[str, Any]) -> str:
+    """A change request as an administrator would type it, for the log."""
+    if op == "ifconfig":
+        return "ifconfig " + " ".join(args["argv"])
+    if op == "sim":
+        return "sim " + " ".join(args["command"])
+    if op == "dr_detach":
+        return f"dr detach {args['interface']}" + (" -f" if args.get("force") else "")
+    if op == "dr_attach":
+        return f"dr attach {args['interface']}"
+    if op in ("offline", "online"):
+        return f"{op} {args['interface']}"
+    return op
+
+
 IGNORED_SIGNALS = (signal.SIGUSR2, signal.SIGALRM, signal.SIGQUIT)
 """Signals whose default action would end the daemon and that mean nothing to it."""
 
@@ -211,12 +230,17 @@ class Daemon:
         loop.add_signal_handler(signal.SIGUSR1, self._sigusr1)
         for number in IGNORED_SIGNALS:
             loop.add_signal_handler(number, self._ignored_signal, number)
+        self._log(loop.time(), Log(LOG_NOTICE, self._started_line()))
         watchdog = sdnotify.watchdog_interval()
         ticker = asyncio.create_task(self._watchdog(watchdog)) if watchdog else None
         sdnotify.notify("READY=1")
         self._rearm()
         await self._stop.wait()
         sdnotify.notify("STOPPING=1")
+        self._log(
+            loop.time(),
+            Log(LOG_NOTICE, "stopping: every address stays where it is"),
+        )
         if ticker is not None:
             ticker.cancel()
         if self._timer is not None:
@@ -230,6 +254,15 @@ class Daemon:
             await self.linux.close()
         self._persist()
         return 0
+
+    def _started_line(self) -> str:
+        body = (
+            f"simulated host {self.options.sim}" if self.options.sim else "this host's interfaces"
+        )
+        return (
+            f"in.mpathd {__version__} started (pid {os.getpid()}, root {self.root}): "
+            f"watching {body}"
+        )
 
     def _start_engine(self, now: float) -> None:
         """Inventory, then the saved state (a restart) or the hostname files (a boot)."""
@@ -377,10 +410,24 @@ class Daemon:
         assert self._loop is not None
         now = self._loop.time()
         args = check_args(request.op, request.args)
-        if self._mutates(request.op, args) and not peer.privileged:
-            raise IpmpError(
-                f"{request.op}: permission denied: changes need uid 0"
-                + (f" or group {self.options.control_group}" if self.options.control_group else "")
+        if self._mutates(request.op, args):
+            if not peer.privileged:
+                raise IpmpError(
+                    f"{request.op}: permission denied: changes need uid 0"
+                    + (
+                        f" or group {self.options.control_group}"
+                        if self.options.control_group
+                        else ""
+                    )
+                )
+            # Who changed what: the answer an administrator looks for in the log.
+            self._log(
+                now,
+                Log(
+                    LOG_NOTICE,
+                    f"{_describe_request(request.op, args)} "
+                    f"requested by uid {peer.uid} (pid {peer.pid})",
+                ),
             )
         try:
             result = self._dispatch(request.op, args, now)
@@ -401,7 +448,7 @@ class Daemon:
         if op == "ping":
             return {"pid": os.getpid(), "sim": self.sim is not None}
         if op == "snapshot":
-            return snapshot(self.engine)
+            return snapshot(self.engine, now)
         if op == "ifconfig":
             outcome = self.engine.ifconfig(args["argv"], now, args.get("show_ether", False))
             self.driver.execute(outcome.actions, now)

@@ -51,10 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for number in (signal.SIGUSR2, signal.SIGALRM, signal.SIGQUIT):
         signal.signal(number, signal.SIG_IGN)
     args = build_parser().parse_args(argv)
-    if args.metrics is not None and not args.metrics_remote:
-        from ipmp.daemon.metrics import is_loopback
+    if args.metrics is not None:
+        from ipmp.daemon.metrics import MISSING, PROMETHEUS, is_loopback
 
-        if not is_loopback(args.metrics[0]):
+        if not PROMETHEUS:
+            print(f"in.mpathd: {MISSING}", file=sys.stderr)
+            return 2
+        if not args.metrics_remote and not is_loopback(args.metrics[0]):
             print(
                 f"in.mpathd: --metrics {args.metrics[0]}:{args.metrics[1]}: not a loopback "
                 "address; add --metrics-remote to serve metrics to other hosts",

@@ -21,11 +21,16 @@ if TYPE_CHECKING:
 try:
     from prometheus_client import CollectorRegistry, Histogram, generate_latest
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-    from prometheus_client.registry import Collector
-except ImportError:  # pragma: no cover - depends on the installation
+except ImportError:  # depends on the installation: see MISSING
     PROMETHEUS = False
 else:
     PROMETHEUS = True
+
+MISSING = (
+    "--metrics needs the Python package prometheus_client, which is not installed: "
+    "pip install 'ipmp[metrics]' (or: pipx inject ipmp prometheus_client)"
+)
+"""What to say when ``--metrics`` is asked for without the package it needs."""
 
 RTT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 STATES = ("ok", "degraded", "failed", "offline", "unknown")
@@ -42,10 +47,7 @@ class EngineMetrics:
 
     def __init__(self, engine: Engine) -> None:
         if not PROMETHEUS:
-            raise IpmpError(
-                "in.mpathd: --metrics needs the prometheus_client package "
-                "(pip install 'ipmp[metrics]')"
-            )
+            raise IpmpError(MISSING)
         self.engine = engine
         self.registry = CollectorRegistry()
         self.registry.register(_Collector(engine))
@@ -56,16 +58,26 @@ class EngineMetrics:
             buckets=RTT_BUCKETS,
             registry=self.registry,
         )
+        self._rtt_series: set[tuple[str, str, str]] = set()
 
     def observe(self, records: list[dict[str, Any]]) -> None:
         """Feed settled probe records (``Engine.drain_probe_records``)."""
         for record in records:
             if record["rtt_ms"] is not None:
-                self.rtt.labels(record["interface"], record["family"], record["target"]).observe(
-                    record["rtt_ms"] / 1000.0
-                )
+                labels = (record["interface"], record["family"], record["target"])
+                self._rtt_series.add(labels)
+                self.rtt.labels(*labels).observe(record["rtt_ms"] / 1000.0)
 
     def exposition(self) -> bytes:
+        """The scrape's text; a target no longer probed takes its RTT series with it."""
+        current = {
+            (name, family, target.address)
+            for (name, family), inst in self.engine.probes.items()
+            for target in inst.targets
+        }
+        for labels in self._rtt_series - current:
+            self.rtt.remove(*labels)
+        self._rtt_series &= current
         return bytes(generate_latest(self.registry))
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
@@ -129,7 +141,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class _Collector(Collector):
+class _Collector:
+    """Reads the engine at each scrape (a prometheus_client custom collector)."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
