@@ -497,3 +497,35 @@ def fuzz_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDae
     daemon = RunningDaemon(root, EXAMPLES / "active-active.toml").start()
     yield daemon
     daemon.kill()
+
+
+def test_the_simulator_without_a_root_gets_a_scratch_one(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "IPMP_ROOT"}
+    env["TMPDIR"] = str(tmp_path)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ipmp.daemon.main",
+            "-d",
+            "--sim",
+            str(EXAMPLES / "active-active.toml"),
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        scratch = Path(first.split("root is ", 1)[1].split(" ", 1)[0])
+        assert scratch.parent == tmp_path and scratch.name.startswith("ipmp-sim-")
+        wait_for(
+            lambda: socket_path(scratch).exists(), 20, "the daemon listens in its scratch root"
+        )
+        assert (scratch / "etc").is_dir()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        assert proc.stderr is not None
+        proc.stderr.close()

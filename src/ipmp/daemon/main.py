@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +23,26 @@ def _address(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r}: expected ADDRESS:PORT, e.g. 127.0.0.1:9105")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _root(given: Path | None, sim: Path | None) -> Path:
+    """``--root``, else ``$IPMP_ROOT``, else ``/``, except for the simulator.
+
+    A simulated host must never write into the real /etc, /var and /run: with
+    no root given it gets a fresh scratch directory, named on stderr so that
+    the clients can be pointed at it.
+    """
+    if given is not None:
+        return given
+    if sim is None or "IPMP_ROOT" in os.environ:
+        return default_root()
+    scratch = Path(tempfile.mkdtemp(prefix="ipmp-sim-"))
+    print(
+        f"in.mpathd: simulated host's root is {scratch} (export IPMP_ROOT={scratch} "
+        "for ipmpstat and ipmp)",
+        file=sys.stderr,
+    )
+    return scratch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.environ.get(CHECK_TIMERS_ENV) == "1":
         Engine.check_timers = True
     options = DaemonOptions(
-        root=args.root or default_root(),
+        root=_root(args.root, args.sim),
         sim=args.sim,
         foreground=args.d,
         debug=args.d,
