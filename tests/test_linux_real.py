@@ -566,3 +566,17 @@ def test_restart_leaves_the_kernels_link_local_alone(make_lab: Callable[[str], L
     host.lab.set_cable("eth0", True)
     wait_for(lambda: host.holder("192.0.2.19") == "eth0", 15, "failback after the restart")
     host.check_invariant({**DATA, "2001:db8::19": "eth0"})
+
+
+def test_probe_records_carry_the_kernels_receive_time(make_lab: Callable[[str], Lab]) -> None:
+    """ipmpstat -p's NETRTT (kernel receipt, SO_TIMESTAMPNS) is measured apart from RTT."""
+    host = started(make_lab, topology_text("lab-active-active"))
+    answered = []
+    for record in host.client().stream("probes"):
+        if record["rtt_ms"] is not None:
+            answered.append(record)
+        if len(answered) >= 8:
+            break
+    for record in answered:
+        assert record["netrtt_ms"] is not None, record
+        assert 0 <= record["netrtt_ms"] <= record["rtt_ms"], record

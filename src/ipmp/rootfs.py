@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,14 +48,58 @@ class RootConfig:
         return self.hosts.get(name)
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""The largest configuration file read (1 MiB: 1000 ``addif`` lines take about 60 KiB)."""
+
+
+def read_config_bytes(path: Path) -> bytes | None:
+    """The content of a configuration file, or None if there is none.
+
+    Never blocks and never reads without bound: the file is opened
+    non-blocking and must be a regular file (a FIFO or a device planted in
+    its place would hang the daemon's loop) of at most ``MAX_CONFIG_BYTES``.
+    Raises ``IpmpError`` with one line naming the file otherwise.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise IpmpError(f"{path}: cannot read it: {err.strerror}; skipped") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IpmpError(f"{path}: not a regular file; skipped")
+        chunks: list[bytes] = []
+        left = MAX_CONFIG_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as err:
+        raise IpmpError(f"{path}: cannot read it: {err.strerror}; skipped") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise IpmpError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; skipped")
+    return data
+
+
 def read_mpathd(root: Path, previous: MpathdConfig | None = None) -> tuple[MpathdConfig, list[Log]]:
-    """Parse etc/default/mpathd; a missing file means the defaults."""
+    """Parse etc/default/mpathd; a missing file means the defaults.
+
+    A file that cannot be read keeps ``previous`` (or the defaults) in force.
+    """
     path = root / "etc" / "default" / "mpathd"
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+        data = read_config_bytes(path)
+    except IpmpError as err:
+        return previous or MpathdConfig(), [Log(3, err.message)]
+    if data is None:
         return previous or MpathdConfig(), []
-    parsed = parse_mpathd(text, previous or MpathdConfig())
+    parsed = parse_mpathd(data.decode("utf-8", errors="replace"), previous or MpathdConfig())
     return parsed.config, list(parsed.messages)
 
 
@@ -69,10 +114,12 @@ def read_root(root: Path) -> RootConfig:
     etc = root / "etc"
     if etc.is_dir():
         for path in sorted(etc.iterdir()):
-            if not path.is_file() or not path.name.startswith(("hostname.", "hostname6.")):
+            if not path.name.startswith(("hostname.", "hostname6.")):
                 continue
             try:
-                files.append(load_hostname_file(path.read_text(encoding="utf-8"), path.name))
+                data = read_config_bytes(path)
+                if data is not None:
+                    files.append(load_hostname_file(data.decode("utf-8"), path.name))
             except IpmpError as err:
                 messages.append(Log(3, err.message))
             except UnicodeDecodeError:
@@ -85,9 +132,12 @@ def read_root(root: Path) -> RootConfig:
 
 def _lines(path: Path) -> list[list[str]]:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+        data = read_config_bytes(path)
+    except IpmpError:
+        return []  # netmasks and hosts are optional databases: as if absent
+    if data is None:
         return []
+    text = data.decode("utf-8", errors="replace")
     return [
         line.split("#", 1)[0].split() for line in text.splitlines() if line.split("#", 1)[0].strip()
     ]

@@ -602,7 +602,8 @@ class Engine:
         records: list[dict[str, Any]] = []
         for inst in self.probes.values():
             while inst.settled:
-                probe, rtt = inst.settled.popleft()
+                settled = inst.settled.popleft()
+                probe, rtt, net = settled.probe, settled.rtt, settled.net_rtt
                 target = probe.target
                 records.append(
                     {
@@ -612,6 +613,7 @@ class Engine:
                         "probe": probe.seq,
                         "target": target.address,
                         "rtt_ms": None if rtt is None else rtt * 1000.0,
+                        "netrtt_ms": None if net is None else net * 1000.0,
                         "rttavg_ms": None if target.avg < 0 else target.avg * 1000.0,
                         "rttdev_ms": None if target.avg < 0 else target.dev4 / 4 * 1000.0,
                     }

@@ -86,6 +86,9 @@ class ProbeReplyReceived:
 
     ``icmp_id``, ``seq``, ``timestamp_ms`` and ``kind`` are read from the reply's
     payload, exactly as sent; ``length`` is the ICMP message length in bytes.
+    ``received_at`` is when the kernel took the reply off the wire, on the
+    same clock as ``now`` (``now`` is when the daemon got to it), or None when
+    the stack cannot tell: ipmpstat's NETRTT against its RTT.
     """
 
     now: float
@@ -97,6 +100,7 @@ class ProbeReplyReceived:
     timestamp_ms: int
     kind: int
     length: int = 16
+    received_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ipmp import __version__
 from ipmp.core.actions import (
     LOG_ERR,
     LOG_INFO,
+    LOG_NOTICE,
+    LOG_WARNING,
     Action,
     AddAddress,
     Log,
@@ -33,12 +36,13 @@ from ipmp.core.actions import (
 from ipmp.core.engine import Engine
 from ipmp.core.errors import IpmpError
 from ipmp.core.events import Event
-from ipmp.core.ifconfig_grammar import parse_ifconfig
+from ipmp.core.ifconfig_grammar import ModList, parse_ifconfig
 from ipmp.core.persist import table_from_state
 from ipmp.core.status import snapshot
 from ipmp.daemon import sdnotify
 from ipmp.daemon.control import ControlServer, Peer, Request, Subscription, socket_path
 from ipmp.daemon.logsink import emit, make_logger
+from ipmp.daemon.request_args import check_args
 from ipmp.daemon.simcontrol import apply_sim_command
 from ipmp.daemon.statefile import read_json, write_json
 from ipmp.driver import Driver
@@ -126,6 +130,25 @@ STATE_SYNC_DELAY = 1.0
 MUTATIONS = {"offline", "online", "dr_detach", "dr_attach", "sim", "reload"}
 
 
+def _describe_request(op: str, args: dict[str, Any]) -> str:
+    """A change request as an administrator would type it, for the log."""
+    if op == "ifconfig":
+        return "ifconfig " + " ".join(args["argv"])
+    if op == "sim":
+        return "sim " + " ".join(args["command"])
+    if op == "dr_detach":
+        return f"dr detach {args['interface']}" + (" -f" if args.get("force") else "")
+    if op == "dr_attach":
+        return f"dr attach {args['interface']}"
+    if op in ("offline", "online"):
+        return f"{op} {args['interface']}"
+    return op
+
+
+IGNORED_SIGNALS = (signal.SIGUSR2, signal.SIGALRM, signal.SIGQUIT)
+"""Signals whose default action would end the daemon and that mean nothing to it."""
+
+
 class Daemon:
     """One engine, one stack, one timer, one control socket."""
 
@@ -205,12 +228,19 @@ class Daemon:
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._sighup)
         loop.add_signal_handler(signal.SIGUSR1, self._sigusr1)
+        for number in IGNORED_SIGNALS:
+            loop.add_signal_handler(number, self._ignored_signal, number)
+        self._log(loop.time(), Log(LOG_NOTICE, self._started_line()))
         watchdog = sdnotify.watchdog_interval()
         ticker = asyncio.create_task(self._watchdog(watchdog)) if watchdog else None
         sdnotify.notify("READY=1")
         self._rearm()
         await self._stop.wait()
         sdnotify.notify("STOPPING=1")
+        self._log(
+            loop.time(),
+            Log(LOG_NOTICE, "stopping: every address stays where it is"),
+        )
         if ticker is not None:
             ticker.cancel()
         if self._timer is not None:
@@ -224,6 +254,15 @@ class Daemon:
             await self.linux.close()
         self._persist()
         return 0
+
+    def _started_line(self) -> str:
+        body = (
+            f"simulated host {self.options.sim}" if self.options.sim else "this host's interfaces"
+        )
+        return (
+            f"in.mpathd {__version__} started (pid {os.getpid()}, root {self.root}): "
+            f"watching {body}"
+        )
 
     def _start_engine(self, now: float) -> None:
         """Inventory, then the saved state (a restart) or the hostname files (a boot)."""
@@ -310,6 +349,14 @@ class Daemon:
         self.reload(self._loop.time())
         self._after_step()
 
+    def _ignored_signal(self, number: int) -> None:
+        assert self._loop is not None
+        name = signal.Signals(number).name
+        self._log(
+            self._loop.time(),
+            Log(LOG_WARNING, f"ignoring {name}: send SIGTERM to stop in.mpathd"),
+        )
+
     def _sigusr1(self) -> None:
         assert self._loop is not None
         now = self._loop.time()
@@ -362,11 +409,25 @@ class Daemon:
         """Serve one control request, synchronously (no await inside)."""
         assert self._loop is not None
         now = self._loop.time()
-        args = request.args
-        if self._mutates(request) and not peer.privileged:
-            raise IpmpError(
-                f"{request.op}: permission denied: changes need uid 0"
-                + (f" or group {self.options.control_group}" if self.options.control_group else "")
+        args = check_args(request.op, request.args)
+        if self._mutates(request.op, args):
+            if not peer.privileged:
+                raise IpmpError(
+                    f"{request.op}: permission denied: changes need uid 0"
+                    + (
+                        f" or group {self.options.control_group}"
+                        if self.options.control_group
+                        else ""
+                    )
+                )
+            # Who changed what: the answer an administrator looks for in the log.
+            self._log(
+                now,
+                Log(
+                    LOG_NOTICE,
+                    f"{_describe_request(request.op, args)} "
+                    f"requested by uid {peer.uid} (pid {peer.pid})",
+                ),
             )
         try:
             result = self._dispatch(request.op, args, now)
@@ -374,32 +435,26 @@ class Daemon:
             self._after_step()
         return result
 
-    def _mutates(self, request: Request) -> bool:
-        if request.op in MUTATIONS:
+    def _mutates(self, op: str, args: dict[str, Any]) -> bool:
+        if op in MUTATIONS:
             return True
-        if request.op == "ifconfig":
-            argv = request.args.get("argv")
-            if isinstance(argv, list) and all(isinstance(a, str) for a in argv):
-                return bool(parse_ifconfig(argv).ops)
+        if op == "ifconfig":
+            # A status query, and `modlist` (which only lists), are reads.
+            ops = parse_ifconfig(args["argv"]).ops
+            return any(not isinstance(o, ModList) for o in ops)
         return False
 
     def _dispatch(self, op: str, args: dict[str, Any], now: float) -> Any:
         if op == "ping":
             return {"pid": os.getpid(), "sim": self.sim is not None}
         if op == "snapshot":
-            return snapshot(self.engine)
+            return snapshot(self.engine, now)
         if op == "ifconfig":
-            argv = args.get("argv")
-            if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
-                raise IpmpError("ifconfig: argv must be a list of strings")
-            outcome = self.engine.ifconfig(argv, now, bool(args.get("show_ether", False)))
+            outcome = self.engine.ifconfig(args["argv"], now, args.get("show_ether", False))
             self.driver.execute(outcome.actions, now)
             return {"output": outcome.output}
         if op in ("offline", "online", "dr_detach", "dr_attach"):
-            name = args.get("interface")
-            if not isinstance(name, str):
-                raise IpmpError(f"{op}: interface must be a string")
-            return self._admin(op, name, bool(args.get("force", False)), now)
+            return self._admin(op, args["interface"], args.get("force", False), now)
         if op == "sim":
             return self._sim(args.get("command"), now)
         if op == "probes":
@@ -438,8 +493,6 @@ class Daemon:
     def _sim(self, command: Any, now: float) -> Any:
         if self.sim is None:
             raise IpmpError("sim: this daemon drives real interfaces, not the simulator")
-        if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
-            raise IpmpError("sim: command must be a list of strings")
         apply_sim_command(self.sim.host, command, now)
         self.sim.save()
         self.driver.feed(self.sim.host.take_due(now), now)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +25,26 @@ def _address(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _root(given: Path | None, sim: Path | None) -> Path:
+    """``--root``, else ``$IPMP_ROOT``, else ``/``, except for the simulator.
+
+    A simulated host must never write into the real /etc, /var and /run: with
+    no root given it gets a fresh scratch directory, named on stderr so that
+    the clients can be pointed at it.
+    """
+    if given is not None:
+        return given
+    if sim is None or "IPMP_ROOT" in os.environ:
+        return default_root()
+    scratch = Path(tempfile.mkdtemp(prefix="ipmp-sim-"))
+    print(
+        f"in.mpathd: simulated host's root is {scratch} (export IPMP_ROOT={scratch} "
+        "for ipmpstat and ipmp)",
+        file=sys.stderr,
+    )
+    return scratch
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="in.mpathd",
@@ -37,18 +59,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--group", help="group whose members may change the configuration")
     parser.add_argument("--seed", type=int, help="seed of the probe jitter (default: the pid)")
     parser.add_argument("--metrics", type=_address, help="serve Prometheus metrics on ADDR:PORT")
+    parser.add_argument(
+        "--metrics-remote",
+        action="store_true",
+        help="allow a --metrics address other hosts can reach (default: loopback only)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Until the loop's own handlers log them, these must not end the daemon.
+    for number in (signal.SIGUSR2, signal.SIGALRM, signal.SIGQUIT):
+        signal.signal(number, signal.SIG_IGN)
     args = build_parser().parse_args(argv)
+    if args.metrics is not None:
+        from ipmp.daemon.metrics import MISSING, PROMETHEUS, is_loopback
+
+        if not PROMETHEUS:
+            print(f"in.mpathd: {MISSING}", file=sys.stderr)
+            return 2
+        if not args.metrics_remote and not is_loopback(args.metrics[0]):
+            print(
+                f"in.mpathd: --metrics {args.metrics[0]}:{args.metrics[1]}: not a loopback "
+                "address; add --metrics-remote to serve metrics to other hosts",
+                file=sys.stderr,
+            )
+            return 2
     from ipmp.core.engine import Engine
     from ipmp.daemon.daemon import Daemon, DaemonOptions
 
     if os.environ.get(CHECK_TIMERS_ENV) == "1":
         Engine.check_timers = True
     options = DaemonOptions(
-        root=args.root or default_root(),
+        root=_root(args.root, args.sim),
         sim=args.sim,
         foreground=args.d,
         debug=args.d,
