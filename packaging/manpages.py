@@ -70,7 +70,7 @@ def convert(markdown: str, version: str) -> str:
         raise ValueError('the first line must be: % NAME SECTION "Manual title"')
     name, section, manual = words
     out = [
-        f".\\\" Made by packaging/manpages.py from docs/man/{name.lower()}.{section}.md: edit that.",
+        f'.\\" From docs/man/{name.lower()}.{section}.md by packaging/manpages.py; edit that',
         f'.TH "{name}" "{section}" "" "ipmp {version}" "{manual}"',
         ".nh",  # no hyphenation: options and paths must stay whole
         ".ad l",

@@ -93,6 +93,16 @@ def test_pages_render_without_warnings(name: str) -> None:
 
 
 def test_the_wheel_ships_the_pages_and_the_license(tmp_path: Path) -> None:
+    # Built from a copy: setuptools leaves build/ behind in the tree it builds.
+    tree = tmp_path / "tree"
+    shutil.copytree(
+        REPO,
+        tree,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git", "build", "dist", "*.egg-info", "__pycache__", ".venv", ".*_cache", ".hypothesis"
+        ),
+    )
     subprocess.run(
         [
             sys.executable,
@@ -103,7 +113,7 @@ def test_the_wheel_ships_the_pages_and_the_license(tmp_path: Path) -> None:
             "--no-deps",
             "--wheel-dir",
             str(tmp_path),
-            str(REPO),
+            str(tree),
         ],
         check=True,
         capture_output=True,
