@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 PROG = "ipmpstat"
 
-USAGE = """usage: ipmpstat [-n] [-o <field> [-P]] -a|-g|-i|-p|-t | --version
+USAGE = """usage: ipmpstat [-n] [-o <field> [-P]] -a|-g|-i|-p|-t
 
   output modes:\t -a  display IPMP data address information
 \t\t -g  display IPMP group information

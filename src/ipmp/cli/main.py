@@ -79,7 +79,8 @@ def _ifconfig_options(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-USAGE = """usage: ipmp [--root DIR] COMMAND ... | ipmp --version
+USAGE = """usage: ipmp [--root DIR] COMMAND ...
+       ipmp --version
 
 commands:
   demo                         the guide's story on the simulated host
