@@ -7,6 +7,7 @@ taking the capabilities and paths from contrib/systemd/in.mpathd.service.
 
 from __future__ import annotations
 
+import grp
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = ["make_lab"]  # the fixture, imported for the tests below
 REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "contrib" / "systemd" / "in.mpathd.service"
 CAP_NET_ADMIN, CAP_NET_RAW = 12, 13
+NOGROUP = 65534
 
 
 def unit_settings() -> dict[str, list[str]]:
@@ -68,6 +70,9 @@ def start_hardened(lab: Lab) -> int:
         "--root",
         str(lab.root),
         "--linux",
+        # An MPATHD_OPTIONS option: the daemon must start with it without CAP_CHOWN.
+        "--group",
+        grp.getgrgid(NOGROUP).gr_name,
     ]
     return lab.start_process(DAEMON_NAME, argv, f"{DAEMON_NAME}.log")
 
