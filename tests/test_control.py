@@ -382,6 +382,12 @@ def test_unprivileged_peer_by_so_peercred(open_dir: Path) -> None:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
         result = run_as_nobody(path, whoami)["result"]
         assert result["uid"] == NOBODY and result["priv"] is True
+    # in.mpathd's 0666: the group would widen nothing, so the socket is not
+    # chowned (the hardened unit allows no chown), yet the group is privileged.
+    with ServerThread(path, TestHandler(), mode=0o666, group=group):
+        assert os.stat(path).st_gid == os.getegid() != NOBODY
+        result = run_as_nobody(path, whoami)["result"]
+        assert result["uid"] == NOBODY and result["priv"] is True
 
 
 def test_privilege_rule() -> None:

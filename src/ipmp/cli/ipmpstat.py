@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ipmp import version_line
 from ipmp.core.errors import IpmpError
 from ipmp.core.ipmpstat_format import (
     Mode,
@@ -73,6 +74,10 @@ class UsageError(Exception):
         super().__init__(message)
         self.message = message
         self.show_usage = show_usage or message is None
+
+
+class VersionRequested(Exception):
+    """``--version`` was given: print the version and exit 0, whatever else was asked."""
 
 
 def _client() -> ControlClient:
@@ -124,11 +129,13 @@ class _Options:
 
 def _parse(argv: Sequence[str]) -> _Options:
     try:
-        pairs, operands = getopt.getopt(list(argv), "nPo:agipt", ["json"])
+        pairs, operands = getopt.getopt(list(argv), "nPo:agipt", ["json", "version"])
     except getopt.GetoptError as err:
         if err.msg.startswith("option -") and "requires argument" in err.msg:
             raise UsageError(f"{PROG}: option requires an argument -- {err.opt}", True) from None
         raise UsageError(f"{PROG}: illegal option -- {err.opt}", True) from None
+    if ("--version", "") in pairs:
+        raise VersionRequested
     mode: Mode | None = None
     fields: str | None = None
     for flag, value in pairs:
@@ -254,6 +261,9 @@ def main(
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         options = _parse(arguments)
+    except VersionRequested:
+        print(version_line(PROG))
+        return 0
     except UsageError as err:
         if err.message is not None:
             print(err.message, file=sys.stderr)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ipmp import version_line
 from ipmp.core.errors import IpmpError
 from ipmp.core.ifconfig_grammar import parse_ifconfig
 from ipmp.rootfs import default_root
@@ -79,6 +80,7 @@ def _ifconfig_options(argv: Sequence[str]) -> argparse.Namespace:
 
 
 USAGE = """usage: ipmp [--root DIR] COMMAND ...
+       ipmp --version
 
 commands:
   demo                         the guide's story on the simulated host
@@ -101,12 +103,21 @@ def _client(root: Path) -> ControlClient:
     return ControlClient(socket_path(root))
 
 
+def set_offline(root: Path, name: str, offline: bool) -> None:
+    """Ask in.mpathd to take ``name`` out of use or back (``ipmp offline|online``, if_mpadm).
+
+    Raises IpmpError with the daemon's one-line refusal, which names the
+    operation and the interface (``offline: hme1: Interface already offlined``).
+    """
+    _client(root).request("offline" if offline else "online", interface=name)
+
+
 def _admin(root: Path, words: list[str]) -> int:
     verb = words[0]
     if verb in ("offline", "online"):
         if len(words) != 2:
             raise IpmpError(f"ipmp {verb}: expected one interface name; usage: ipmp {verb} IF")
-        _client(root).request(verb, interface=words[1])
+        set_offline(root, words[1], verb == "offline")
         return 0
     if verb == "dr":
         if len(words) >= 3 and words[1] == "detach" and words[3:] in ([], ["-f"]):
@@ -138,6 +149,9 @@ def _main(argv: Sequence[str] | None) -> int:
                 raise IpmpError("ipmp: --root needs a directory")
             root = Path(arguments[1])
             arguments = arguments[2:]
+        if arguments[:1] == ["--version"]:
+            print(version_line("ipmp"))
+            return 0
         if not arguments or arguments[0] in ("-h", "--help"):
             print(USAGE, file=sys.stdout if arguments else sys.stderr)
             return 0 if arguments else 2

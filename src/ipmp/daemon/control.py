@@ -404,7 +404,10 @@ class ControlServer:
             raise IpmpError(f"cannot listen on {self.path}: {exc.strerror or exc}") from None
         try:
             os.chmod(self.path, self.mode)
-            if gid is not None:
+            if gid is not None and self.mode & 0o006 != 0o006:
+                # The group only widens who may connect when others may not;
+                # with 0666 (in.mpathd) it would change nothing, and the
+                # hardened unit (no CAP_CHOWN, no chown(2)) could not do it.
                 os.chown(self.path, -1, gid)
             info = os.stat(self.path)
         except OSError as exc:

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from ipmp import version_line
 from ipmp.core.errors import IpmpError
 from ipmp.rootfs import default_root
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="in.mpathd",
         description="The IPMP daemon: failure detection, failover and failback.",
     )
+    parser.add_argument("--version", action="version", version=version_line("in.mpathd"))
     parser.add_argument("-d", action="store_true", help="debug: log to stderr instead of syslog")
     parser.add_argument("--sim", type=Path, help="drive the simulated host of this topology")
     parser.add_argument(
