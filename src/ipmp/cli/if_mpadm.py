@@ -40,8 +40,11 @@ def _message(err: IpmpError, verb: str, name: str) -> str:
     if err.message.startswith("cannot contact in.mpathd"):
         return NO_DAEMON
     reason = err.message.removeprefix(f"{verb}: {name}: ")
-    if reason in SOLARIS_MESSAGES:
-        return reason
+    for solaris in SOLARIS_MESSAGES:
+        # The daemon may say more after the Solaris text (which family could
+        # not move); if_mpadm prints what Solaris printed.
+        if reason.startswith(solaris):
+            return solaris
     return f"{PROG}: {err.message}"
 
 
