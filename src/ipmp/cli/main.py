@@ -96,6 +96,28 @@ commands:
                                rtt ADDR MS, unplug IF, plug IF"""
 
 
+HELP = {
+    "demo": "usage: ipmp demo\n\n"
+    "The guide's story on the simulated host, on virtual time (no root,\n"
+    "no NICs): configuration files, a failure, the failover, the repair and failback.",
+    "ifconfig": IFCONFIG_USAGE
+    + "\n\nWith --sim, boots a throw-away simulated host from TOPOLOGY (an example name or a\n"
+    "TOML file), lets it settle (--settle, default 45 s of virtual time) and runs one\n"
+    "command; -v shows the daemon's log.  Without --sim, asks the running in.mpathd.",
+    "offline": "usage: ipmp offline IF\n\nTake IF out of use: its data addresses move to "
+    "another member (if_mpadm -d IF).",
+    "online": "usage: ipmp online IF\n\nPut an offline IF back in use; its addresses come "
+    "back (if_mpadm -r IF).",
+    "dr": "usage: ipmp dr detach IF [-f] | ipmp dr attach IF\n\ndetach: move IF's addresses "
+    "away and unplumb it before the NIC is removed\n(-f: also when some cannot move); attach: "
+    "configure the NIC again from its\nhostname files.",
+    "sim": "usage: ipmp sim link IF up|down | loss IF PERCENT | drop IF on|off |\n"
+    "                target ADDR up|down | rtt ADDR MS | unplug IF | plug IF\n\n"
+    "Faults on the simulated host of a running in.mpathd --sim.",
+}
+"""What ``ipmp COMMAND --help`` prints (``ipmp lab --help`` has its own)."""
+
+
 def _client(root: Path) -> ControlClient:
     from ipmp.client import ControlClient
     from ipmp.daemon.control import socket_path
@@ -156,9 +178,16 @@ def _main(argv: Sequence[str] | None) -> int:
             print(USAGE, file=sys.stdout if arguments else sys.stderr)
             return 0 if arguments else 2
         command = arguments[0]
+        if command in HELP and arguments[1:2] in (["-h"], ["--help"]):
+            print(HELP[command])
+            return 0
         if command == "demo":
             from ipmp.cli.demo import run_demo
 
+            if len(arguments) > 1:
+                raise IpmpError(
+                    f"ipmp demo: unexpected argument {arguments[1]!r}; usage: ipmp demo"
+                )
             return run_demo()
         if command == "ifconfig":
             options = _ifconfig_options(arguments[1:])
