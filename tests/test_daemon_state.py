@@ -1,5 +1,5 @@
-"""Where in.mpathd keeps its crash state and what a restart and a reboot do
-with it, on the simulated host (in.mpathd --sim as a process).
+"""Where in.mpathd keeps its crash state, what a restart and a reboot do with it,
+and the one-instance rule, on the simulated host (in.mpathd --sim as a process).
 
 A restart finds ``run/ipmp/`` as the dead daemon left it; a reboot finds it
 empty (tmpfs on a real host), and then the hostname files are the truth.
@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from daemontools import RunningDaemon, kernel_counts, wait_for
+from ipmp.daemon.control import socket_path
 from ipmp.daemon.daemon import sim_world_path, state_path
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "ipmp" / "examples"
@@ -213,3 +217,51 @@ def test_a_legacy_state_older_than_the_boot_is_moved_aside(
     assert on["192.168.85.29"] == "hme0"
     assert "192.168.85.19" not in on and "192.168.85.60" not in on
     assert not legacy.exists() and legacy.with_name("state.json.old").is_file()
+
+
+def second_start(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "ipmp.daemon.main", "-d", "--sim", str(TOPOLOGY)]
+    return subprocess.run(
+        [*argv, "--root", str(root), "--seed", "2", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_a_second_daemon_on_the_same_root_exits_before_touching_anything(
+    tmp_path: Path, daemons: list[RunningDaemon]
+) -> None:
+    daemon = start(tmp_path, daemons)
+    daemon.request("sim", command=["link", "hme0", "down"])
+    assert daemon.proc is not None
+    pid = daemon.proc.pid
+    files = [state_path(tmp_path), sim_world_path(tmp_path)]
+    before = [(p.read_bytes(), p.stat().st_mtime_ns) for p in files]
+    sock = os.stat(socket_path(tmp_path))
+    (tmp_path / "etc" / "default" / "mpathd").unlink()  # a second start would write it again
+    result = second_start(tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"in.mpathd: another in.mpathd (pid {pid}) is running on this root ({tmp_path})\n"
+    )
+    assert [(p.read_bytes(), p.stat().st_mtime_ns) for p in files] == before
+    assert not (tmp_path / "etc" / "default" / "mpathd").exists()
+    assert os.stat(socket_path(tmp_path)).st_ino == sock.st_ino
+    assert daemon.request("ping")["pid"] == pid
+    assert where(daemon)["192.168.85.19"] == "hme1"
+
+
+def test_a_metrics_port_in_use_fails_before_any_kernel_or_state_access(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("prometheus_client")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = second_start(tmp_path, "--metrics", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert result.stderr == f"in.mpathd: --metrics 127.0.0.1:{port}: Address already in use\n"
+    assert not state_path(tmp_path).exists() and not sim_world_path(tmp_path).exists()
+    assert not socket_path(tmp_path).exists() and not (tmp_path / "etc").exists()

@@ -1,4 +1,4 @@
-"""Restarts and reboots, on real interfaces (root only).
+"""One instance per root, restarts and reboots, on real interfaces (root only).
 
 Same lab and helpers as tests/test_linux_real.py.
 """
@@ -6,6 +6,7 @@ Same lab and helpers as tests/test_linux_real.py.
 from __future__ import annotations
 
 import shutil
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -13,10 +14,73 @@ from pathlib import Path
 import pytest
 
 from ipmp.lab.lab import Lab
-from test_linux_real import make_lab, started, topology_text, wait_for
+from test_linux_real import RealHost, make_lab, started, topology_text, wait_for
 
 pytestmark = pytest.mark.root
 __all__ = ["make_lab"]  # the fixture, used by name
+
+
+def acks(host: RealHost) -> dict[str, int]:
+    """Answered probes so far per instance (``inet eth0``), from the statistics."""
+    out: dict[str, int] = {}
+    for line in host.client().request("stats")["lines"]:
+        if line.startswith("Probe stats on ("):
+            instance = line.split("(", 1)[1].split(")", 1)[0]
+            out[instance] = int(line.split("acks received ")[1].split(",")[0])
+    return out
+
+
+def ipmpstat_i(host: RealHost) -> dict[str, list[str]]:
+    argv = ["env", f"IPMP_ROOT={host.lab.root}", sys.executable, "-m", "ipmp.cli.ipmpstat", "-i"]
+    result = host.lab.run(argv)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    return {row[0]: row for row in rows}
+
+
+def rules(host: RealHost) -> list[str]:
+    return sorted(host.lab.run(["ip", "rule", "show"]).stdout.splitlines())
+
+
+def test_a_second_daemon_on_the_same_root_changes_nothing(
+    make_lab: Callable[[str], Lab],
+) -> None:
+    host = started(make_lab, topology_text("lab-active-active"))
+    before, rules_before = sorted(host.kernel()), rules(host)
+    offset = len(host.log())
+    root = host.lab.root
+    argv = [sys.executable, "-m", "ipmp.daemon.main", "-d", "--root", str(root), "--linux"]
+    second = host.lab.run(argv, timeout=30)
+    assert sorted(host.kernel()) == before and rules(host) == rules_before
+    assert second.returncode == 1
+    assert second.stderr == (
+        f"in.mpathd: another in.mpathd (pid {host.pid}) is running on this root ({root})\n"
+    )
+    # A few probe intervals on, the first daemon has seen nothing go wrong.
+    start = acks(host)
+    assert set(start) == {"inet eth0", "inet eth1", "inet6 eth0", "inet6 eth1"}
+    wait_for(
+        lambda: all(n >= start[k] + 5 for k, n in acks(host).items()),
+        30,
+        "five more answered probes on every instance",
+    )
+    assert sorted(host.kernel()) == before and rules(host) == rules_before
+    rows = ipmpstat_i(host)
+    for nic in ("eth0", "eth1"):
+        # INTERFACE ACTIVE GROUP FLAGS LINK PROBE STATE
+        assert rows[nic][1:2] == ["yes"] and rows[nic][4:] == ["up", "ok", "ok"], rows
+    # No failure, no move, no adoption.  (A probe that cannot leave is logged
+    # as "SendProbe failed" in this lab also without a second daemon: not a
+    # failure of the NIC.)
+    log = host.log()[offset:]
+    suspicious = [
+        line
+        for line in log.splitlines()
+        if ("fail" in line.lower() or "adopted" in line or "moving" in line)
+        and "failure detection time" not in line
+        and "SendProbe failed" not in line
+    ]
+    assert not suspicious, suspicious
 
 
 def edit(root: Path, name: str, old: str, new: str) -> None:

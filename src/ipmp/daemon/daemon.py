@@ -13,6 +13,7 @@ import asyncio
 import os
 import random
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,8 @@ class DaemonOptions:
     control_group: str | None = None
     seed: int | None = None
     metrics: tuple[str, int] | None = None
+    metrics_listeners: tuple[socket.socket, ...] = ()
+    """Sockets ``main`` bound for ``metrics`` before anything else (else bound at start)."""
 
 
 def state_path(root: Path) -> Path:
@@ -217,12 +220,13 @@ class Daemon:
             log=lambda text: self._log(loop.time(), Log(LOG_ERR, text)),
         )
         await self.server.start()
-        metrics_server: asyncio.Server | None = None
+        metrics_servers: list[asyncio.Server] = []
         if self.options.metrics is not None:
-            from ipmp.daemon.metrics import EngineMetrics
+            from ipmp.daemon.metrics import EngineMetrics, listen
 
             self.metrics = EngineMetrics(self.engine)
-            metrics_server = await self.metrics.serve(*self.options.metrics)
+            listeners = self.options.metrics_listeners or tuple(listen(*self.options.metrics))
+            metrics_servers = await self.metrics.serve(listeners)
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._sighup)
@@ -240,7 +244,7 @@ class Daemon:
         for sub in self.subscribers:
             sub.finish()
         await self.server.close()
-        if metrics_server is not None:
+        for metrics_server in metrics_servers:
             metrics_server.close()
         if self.linux is not None:
             await self.linux.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,27 +42,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Start the daemon; return its exit status (1, with one line on stderr, if it cannot)."""
     args = build_parser().parse_args(argv)
     from ipmp.core.engine import Engine
     from ipmp.daemon.daemon import Daemon, DaemonOptions
+    from ipmp.daemon.instance import take_instance_lock
+    from ipmp.daemon.metrics import listen
 
     if os.environ.get(CHECK_TIMERS_ENV) == "1":
         Engine.check_timers = True
-    options = DaemonOptions(
-        root=args.root or default_root(),
-        sim=args.sim,
-        foreground=args.d,
-        debug=args.d,
-        control_group=args.group,
-        seed=args.seed,
-        metrics=args.metrics,
-    )
+    root: Path = args.root or default_root()
+    lock: int | None = None
+    listeners: list[socket.socket] = []
     try:
+        # First of all, before any kernel, configuration, state or socket
+        # access: one daemon per root, and the metrics port is ours.
+        lock = take_instance_lock(root)
+        if args.metrics is not None:
+            listeners = listen(*args.metrics)
+        options = DaemonOptions(
+            root=root,
+            sim=args.sim,
+            foreground=args.d,
+            debug=args.d,
+            control_group=args.group,
+            seed=args.seed,
+            metrics=args.metrics,
+            metrics_listeners=tuple(listeners),
+        )
         daemon = Daemon(options)
         return asyncio.run(daemon.run())
     except IpmpError as err:
         print(f"in.mpathd: {err.message}", file=sys.stderr)
         return 1
+    finally:
+        for sock in listeners:
+            sock.close()
+        if lock is not None:
+            os.close(lock)
 
 
 if __name__ == "__main__":  # pragma: no cover

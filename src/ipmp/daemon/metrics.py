@@ -8,7 +8,8 @@ histogram is fed as probes settle.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import socket
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ipmp.core.errors import IpmpError
@@ -30,15 +31,50 @@ RTT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 STATES = ("ok", "degraded", "failed", "offline", "unknown")
 
 
+_NO_PROMETHEUS = "--metrics needs the prometheus_client package (pip install 'ipmp[metrics]')"
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Bind and listen on ``host:port`` now, one socket per address it names.
+
+    ``main`` calls this before the daemon touches the kernel or its state, so
+    that a port already in use stops the start with one line and no change.
+
+    Raises:
+        IpmpError: prometheus_client is missing, the name does not resolve, or
+            an address cannot be bound (``--metrics 127.0.0.1:9105: Address
+            already in use``).
+    """
+    if not PROMETHEUS:
+        raise IpmpError(_NO_PROMETHEUS)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise IpmpError(f"--metrics {host}:{port}: {err.strerror}") from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(100)
+            sock.setblocking(False)
+    except OSError as err:
+        for sock in sockets:
+            sock.close()
+        raise IpmpError(f"--metrics {host}:{port}: {err.strerror or err}") from None
+    return sockets
+
+
 class EngineMetrics:
     """A registry whose collector reads the engine, plus the RTT histogram."""
 
     def __init__(self, engine: Engine) -> None:
         if not PROMETHEUS:
-            raise IpmpError(
-                "in.mpathd: --metrics needs the prometheus_client package "
-                "(pip install 'ipmp[metrics]')"
-            )
+            raise IpmpError(_NO_PROMETHEUS)
         self.engine = engine
         self.registry = CollectorRegistry()
         self.registry.register(_Collector(engine))
@@ -61,8 +97,8 @@ class EngineMetrics:
     def exposition(self) -> bytes:
         return bytes(generate_latest(self.registry))
 
-    async def serve(self, host: str, port: int) -> asyncio.Server:
-        """A minimal HTTP/1.0 responder for GET /metrics, on the daemon's loop."""
+    async def serve(self, sockets: Sequence[socket.socket]) -> list[asyncio.Server]:
+        """A minimal HTTP/1.0 responder for GET /metrics on ``sockets`` (see ``listen``)."""
 
         async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
@@ -83,10 +119,7 @@ class EngineMetrics:
             finally:
                 writer.close()
 
-        try:
-            return await asyncio.start_server(respond, host, port)
-        except OSError as err:
-            raise IpmpError(f"in.mpathd: --metrics {host}:{port}: {err.strerror}") from None
+        return [await asyncio.start_server(respond, sock=sock) for sock in sockets]
 
 
 class _Collector(Collector):
