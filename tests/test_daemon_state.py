@@ -56,12 +56,22 @@ def log_since(daemon: RunningDaemon, offset: int) -> str:
     return daemon.log()[offset:]
 
 
+def addif(daemon: RunningDaemon, nic: str, address: str) -> None:
+    daemon.request("ifconfig", argv=[nic, "addif", address, "netmask", "+", "up"])
+
+
+def stopped_with_a_runtime_address(root: Path, daemons: list[RunningDaemon]) -> RunningDaemon:
+    """A daemon that added 192.168.85.60 to hme1 at run time, then stopped (SIGTERM)."""
+    daemon = start(root, daemons)
+    addif(daemon, "hme1", "192.168.85.60")
+    assert daemon.stop() == 0
+    return daemon
+
+
 def test_the_state_lives_in_run_and_a_restart_keeps_runtime_changes(
     tmp_path: Path, daemons: list[RunningDaemon]
 ) -> None:
-    daemon = start(tmp_path, daemons)
-    daemon.request("ifconfig", argv=["hme1", "addif", "192.168.85.60", "netmask", "+", "up"])
-    assert daemon.stop() == 0
+    daemon = stopped_with_a_runtime_address(tmp_path, daemons)
     assert state_path(tmp_path) == tmp_path / "run" / "ipmp" / "state.json"
     assert state_path(tmp_path).is_file()
     assert not (tmp_path / "var" / "lib" / "ipmp").exists()
@@ -75,9 +85,7 @@ def test_the_state_lives_in_run_and_a_restart_keeps_runtime_changes(
 def test_after_a_reboot_the_hostname_files_are_the_truth(
     tmp_path: Path, daemons: list[RunningDaemon]
 ) -> None:
-    daemon = start(tmp_path, daemons)
-    daemon.request("ifconfig", argv=["hme1", "addif", "192.168.85.60", "netmask", "+", "up"])
-    assert daemon.stop() == 0
+    daemon = stopped_with_a_runtime_address(tmp_path, daemons)
     edit(tmp_path, "hostname.hme0", "192.168.85.19 ", "192.168.85.29 ")
     shutil.rmtree(tmp_path / "run")  # a reboot: run/ is a tmpfs; the kernel starts empty
     offset = len(daemon.log())
@@ -92,8 +100,8 @@ def test_a_restart_reconfigures_only_the_nic_whose_file_changed(
     tmp_path: Path, daemons: list[RunningDaemon]
 ) -> None:
     daemon = start(tmp_path, daemons)
-    daemon.request("ifconfig", argv=["hme0", "addif", "192.168.85.61", "netmask", "+", "up"])
-    daemon.request("ifconfig", argv=["hme1", "addif", "192.168.85.60", "netmask", "+", "up"])
+    addif(daemon, "hme0", "192.168.85.61")
+    addif(daemon, "hme1", "192.168.85.60")
     daemon.kill()  # a crash: run/ipmp/ stays as it was
     edit(tmp_path, "hostname.hme0", "192.168.85.19 ", "192.168.85.29 ")
     offset = len(daemon.log())
@@ -148,9 +156,7 @@ def test_a_state_from_an_earlier_boot_is_moved_aside(
     tmp_path: Path, daemons: list[RunningDaemon]
 ) -> None:
     # A root whose run/ is not a tmpfs outlives a reboot: the boot ID tells.
-    daemon = start(tmp_path, daemons)
-    daemon.request("ifconfig", argv=["hme1", "addif", "192.168.85.60", "netmask", "+", "up"])
-    assert daemon.stop() == 0
+    daemon = stopped_with_a_runtime_address(tmp_path, daemons)
     for path in (state_path(tmp_path), sim_world_path(tmp_path)):
         data = json.loads(path.read_text())
         assert data["boot_id"]
@@ -165,22 +171,23 @@ def test_a_state_from_an_earlier_boot_is_moved_aside(
     assert state_path(tmp_path).with_name("state.json.stale").is_file()
 
 
-def legacy_state(root: Path) -> Path:
-    return root / "var" / "lib" / "ipmp" / "state.json"
+def legacy_state(root: Path, previous_version: bool) -> Path:
+    """var/lib/ipmp/state.json, copied from the state in run/ (without the new fields)."""
+    data = json.loads(state_path(root).read_text())
+    if previous_version:
+        del data["boot_id"], data["files"]
+    legacy = root / "var" / "lib" / "ipmp" / "state.json"
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    legacy.write_text(json.dumps(data))
+    return legacy
 
 
 def test_a_legacy_state_of_this_boot_is_migrated_once(
     tmp_path: Path, daemons: list[RunningDaemon]
 ) -> None:
-    daemon = start(tmp_path, daemons)
-    daemon.request("ifconfig", argv=["hme1", "addif", "192.168.85.60", "netmask", "+", "up"])
-    assert daemon.stop() == 0
+    daemon = stopped_with_a_runtime_address(tmp_path, daemons)
     # As the previous version left it: no boot ID, under var/lib; the kernel kept.
-    data = json.loads(state_path(tmp_path).read_text())
-    del data["boot_id"], data["files"]
-    legacy = legacy_state(tmp_path)
-    legacy.parent.mkdir(parents=True, exist_ok=True)
-    legacy.write_text(json.dumps(data))
+    legacy = legacy_state(tmp_path, previous_version=True)
     state_path(tmp_path).unlink()
     offset = len(daemon.log())
     daemon.start()
@@ -199,13 +206,8 @@ def test_a_legacy_state_of_this_boot_is_migrated_once(
 def test_a_legacy_state_older_than_the_boot_is_moved_aside(
     tmp_path: Path, daemons: list[RunningDaemon]
 ) -> None:
-    daemon = start(tmp_path, daemons)
-    daemon.request("ifconfig", argv=["hme1", "addif", "192.168.85.60", "netmask", "+", "up"])
-    assert daemon.stop() == 0
-    data = json.loads(state_path(tmp_path).read_text())
-    legacy = legacy_state(tmp_path)
-    legacy.parent.mkdir(parents=True, exist_ok=True)
-    legacy.write_text(json.dumps(data))
+    daemon = stopped_with_a_runtime_address(tmp_path, daemons)
+    legacy = legacy_state(tmp_path, previous_version=False)
     os.utime(legacy, (1_000_000_000, 1_000_000_000))  # 2001: before this boot
     edit(tmp_path, "hostname.hme0", "192.168.85.19 ", "192.168.85.29 ")
     shutil.rmtree(tmp_path / "run")  # rebooted since
