@@ -11,7 +11,7 @@ import pytest
 
 import ipmp.daemon.metrics as metrics
 from ipmp.daemon.daemon import Daemon, DaemonOptions
-from ipmp.daemon.metrics import EngineMetrics, is_loopback
+from ipmp.daemon.metrics import EngineMetrics, is_loopback, listen
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "ipmp" / "examples"
 
@@ -43,7 +43,7 @@ def test_trickling_scrapers_are_capped_and_cut_off(
         daemon._loop = loop
         daemon._start_engine(loop.time())
         monkeypatch.setattr(metrics, "HEAD_DEADLINE", 60.0)
-        server = await EngineMetrics(daemon.engine).serve("127.0.0.1", 0)
+        (server,) = await EngineMetrics(daemon.engine).serve(listen("127.0.0.1", 0))
         port = server.sockets[0].getsockname()[1]
         held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
         for _, writer in held:
@@ -61,7 +61,7 @@ def test_trickling_scrapers_are_capped_and_cut_off(
         await server.wait_closed()
         # Whoever sends no whole head within HEAD_DEADLINE is cut off.
         monkeypatch.setattr(metrics, "HEAD_DEADLINE", 0.2)
-        server = await EngineMetrics(daemon.engine).serve("127.0.0.1", 0)
+        (server,) = await EngineMetrics(daemon.engine).serve(listen("127.0.0.1", 0))
         port = server.sockets[0].getsockname()[1]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /metrics HTTP/1.0\r\n")
@@ -82,7 +82,7 @@ def test_a_head_without_end_is_refused_when_too_long(
         loop = asyncio.get_running_loop()
         daemon._loop = loop
         daemon._start_engine(loop.time())
-        server = await EngineMetrics(daemon.engine).serve("127.0.0.1", 0)
+        (server,) = await EngineMetrics(daemon.engine).serve(listen("127.0.0.1", 0))
         port = server.sockets[0].getsockname()[1]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /metrics HTTP/1.0\r\n" + b"X-Pad: y\r\n" * 2000)

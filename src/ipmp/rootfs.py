@@ -8,6 +8,7 @@ This module does the I/O; the parsing is pure and lives in ``ipmp.core``.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import stat
@@ -34,6 +35,8 @@ class RootConfig:
     netmasks: list[tuple[ipaddress.IPv4Network, int]] = field(default_factory=list)
     hosts: dict[str, str] = field(default_factory=dict)
     messages: list[Log] = field(default_factory=list)
+    digests: dict[str, str] = field(default_factory=dict)
+    """Hostname file name -> SHA-256 of its bytes as read (unparsable files too)."""
 
     def netmask_for(self, address: str) -> int | None:
         """The netmasks database entry covering ``address`` (longest match)."""
@@ -111,6 +114,7 @@ def read_root(root: Path) -> RootConfig:
     """
     mpathd, messages = read_mpathd(root)
     files: list[HostnameFile] = []
+    digests: dict[str, str] = {}
     etc = root / "etc"
     if etc.is_dir():
         for path in sorted(etc.iterdir()):
@@ -118,13 +122,22 @@ def read_root(root: Path) -> RootConfig:
                 continue
             try:
                 data = read_config_bytes(path)
-                if data is not None:
-                    files.append(load_hostname_file(data.decode("utf-8"), path.name))
+            except IpmpError as err:
+                messages.append(Log(3, err.message))
+                continue
+            if data is None:
+                continue  # gone since the directory was listed
+            # One read gives both the digest a restart compares (what was
+            # applied) and the text (newlines as read_text would give them).
+            digests[path.name] = hashlib.sha256(data).hexdigest()
+            try:
+                text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+                files.append(load_hostname_file(text, path.name))
             except IpmpError as err:
                 messages.append(Log(3, err.message))
             except UnicodeDecodeError:
                 messages.append(Log(3, f"{path.name}: not UTF-8 text; skipped"))
-    config = RootConfig(mpathd, files, messages=messages)
+    config = RootConfig(mpathd, files, messages=messages, digests=digests)
     config.netmasks = _read_netmasks(root)
     config.hosts = _read_hosts(root)
     return config

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +85,7 @@ from ipmp.core.model import (
     link_local_from_mac,
 )
 from ipmp.core.mpathd_config import MpathdConfig
-from ipmp.core.persist import table_to_state
+from ipmp.core.persist import forget_nics, table_to_state
 from ipmp.core.probing import ProbeInstance, Target, TargetState
 from ipmp.core.reconcile import reconcile, undo_actions
 from ipmp.core.types import FAMILIES, Family, RandomSource
@@ -472,7 +472,13 @@ class Engine:
         self._arm_scan(now)
         return _members_first(actions)
 
-    def restore(self, saved: HostTable, files: Sequence[HostnameFile], now: float) -> list[Action]:
+    def restore(
+        self,
+        saved: HostTable,
+        files: Sequence[HostnameFile],
+        now: float,
+        fresh: Collection[str] = (),
+    ) -> list[Action]:
         """Take over after a restart: the saved table, merged with what the kernel holds.
 
         Hardware facts come from the inventory (``NicAppeared``); addresses the
@@ -480,8 +486,14 @@ class Engine:
         the difference is carried out: a move a crash interrupted is completed,
         an address found twice is kept once, an address the kernel lost is
         re-created, and one the saved state does not know is adopted.
+
+        ``fresh`` names NICs whose hostname files changed since ``saved`` was
+        written: their saved configuration is dropped and they are configured
+        from the files as they read now, as at boot; the addresses of their old
+        configuration are removed from the kernel, not adopted.
         """
         self.files = {(f.ifname, f.family): f for f in files}
+        forgotten = forget_nics(saved, fresh)
         inventory = self.table
         for name, nic in saved.nics.items():
             hardware = inventory.nics.get(name)
@@ -498,16 +510,22 @@ class Engine:
         actions: list[Action] = []
         found = self.found.addresses if self.found is not None else ()
         plumbed = self.found.plumbed if self.found is not None else ()
+
         # Linux gives every NIC an IPv6 link-local address of its own; on a NIC
         # the saved configuration has not plumbed for inet6 it is the kernel's,
         # not ours: neither adopted (the NIC would become plumbed for inet6 and
         # take IPv6 data addresses) nor unplumbed (README: Where this differs).
+        # A NIC configured afresh is plumbed for what its files say.
+        def unplumbed(name: str, family: Family) -> bool:
+            if name in fresh:
+                return (name, family) not in self.files
+            configured = saved.nics.get(name)
+            return configured is not None and family not in configured.instances
+
         kernel_own = {
             (entry.ifname, entry.family)
             for entry in found
-            if is_link_local(entry.family, entry.address)
-            and (configured := saved.nics.get(entry.ifname)) is not None
-            and entry.family not in configured.instances
+            if is_link_local(entry.family, entry.address) and unplumbed(entry.ifname, entry.family)
         }
         found = tuple(
             entry
@@ -527,6 +545,7 @@ class Engine:
             holders.setdefault((entry.family, entry.address), []).append(entry)
         for (family, address), where in holders.items():
             home = saved.find_address(family, address)
+            known = home[1] if home is not None else forgotten.get((family, address))
             keep = where[0]
             if home is not None:
                 for candidate in where:
@@ -542,9 +561,9 @@ class Engine:
                 continue
             inst = holder.instances.setdefault(family, Instance(family))
             flags = (IFF_UP if keep.up else 0) | (IFF_DEPRECATED if keep.deprecated else 0)
-            if home is not None:
+            if known is not None:
                 # The kernel does not know which addresses are test addresses.
-                flags |= home[1].flags & IFF_NOFAILOVER
+                flags |= known.flags & IFF_NOFAILOVER
             li = LogicalInterface(
                 family,
                 keep.unit,
@@ -556,8 +575,11 @@ class Engine:
                 keep.broadcast,
             )
             inst.units[keep.unit] = li
-            if home is None:
+            if known is None:
                 actions += self._adopt(saved, li)
+        self.table = saved
+        actions += self._configure_afresh(fresh, now)
+        saved = self.table
         actions += reconcile(kernel, saved)
         # The announcements of the moves before the crash may never have gone
         # out (they are timers of the dead process): tell the neighbours again
@@ -851,6 +873,51 @@ class Engine:
             except IpmpError as err:
                 # The boot scripts carry on with the next line (and interface).
                 actions.append(_log(f"{_file_name(file)}{_line_of(file, number)}: {err.message}"))
+        return actions
+
+    def _configure_afresh(self, names: Collection[str], now: float) -> list[Action]:
+        """Configure NICs ``names`` from their hostname files, in the table only.
+
+        As the boot scripts would (``boot``): a present NIC gets its files line
+        by line, a missing one has its data addresses hosted on another member.
+        Only log lines are returned: the caller's one reconcile carries the
+        result to the kernel, so an address the file keeps is not touched.
+        """
+        chosen = [f for f in self.files.values() if f.ifname in names]
+        actions: list[Action] = []
+        missing: dict[Family, list[str]] = {"inet": [], "inet6": []}
+        for file in sorted(chosen, key=lambda f: (FAMILIES.index(f.family), f.ifname)):
+            nic = self.table.nics.get(file.ifname)
+            if nic is None or not nic.present:
+                scratch: list[Action] = []
+                missing[file.family].append(self._host_missing(file, now, scratch))
+                actions += [a for a in scratch if isinstance(a, Log)]  # the rest: reconcile
+                continue
+            commands = list(file.commands)
+            if file.family not in nic.instances:
+                commands.insert(0, IfconfigCommand(file.ifname, False, file.family, (Plumb(),)))
+            skipped = len(commands) - len(file.commands)
+            self.apply_context.reattach = True
+            try:
+                for number, command in enumerate(commands):
+                    try:
+                        result = apply_ifconfig(self.table, command, self.apply_context)
+                    except IpmpError as err:
+                        where = _line_of(file, number - skipped) if number >= skipped else ""
+                        actions.append(_log(f"{_file_name(file)}{where}: {err.message}"))
+                        continue
+                    self.table = result.table
+                    actions += result.logs
+            finally:
+                self.apply_context.reattach = False
+        for family in FAMILIES:
+            if missing[family]:
+                actions.append(
+                    _log(
+                        f"moving addresses from failed {_fam_label(family)} interfaces:"
+                        + "".join(missing[family])
+                    )
+                )
         return actions
 
     def _host_missing(self, file: HostnameFile, now: float, actions: list[Action]) -> str:

@@ -394,7 +394,7 @@ class ControlServer:
                 f"(a Unix socket path holds at most {_SUN_PATH_MAX} bytes)"
             )
         gid = self._gid = self._group_gid()
-        _make_dirs(self.path.parent)
+        make_dirs(self.path.parent)
         await self._remove_stale()
         try:
             server = await asyncio.start_unix_server(
@@ -669,7 +669,8 @@ async def _discard_until_eof(reader: asyncio.StreamReader) -> None:
             pass
 
 
-def _make_dirs(directory: Path) -> None:
+def make_dirs(directory: Path) -> None:
+    """Create ``directory`` and its missing parents, mode 0755 (IpmpError if one cannot be)."""
     missing: list[Path] = []
     current = directory
     while not current.exists():

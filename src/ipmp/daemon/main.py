@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Start the daemon; return its exit status (1 or 2, with one line on stderr, if it cannot)."""
     # Until the loop's own handlers log them, these must not end the daemon.
     for number in (signal.SIGUSR2, signal.SIGALRM, signal.SIGQUIT):
         signal.signal(number, signal.SIG_IGN)
@@ -89,24 +91,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     from ipmp.core.engine import Engine
     from ipmp.daemon.daemon import Daemon, DaemonOptions
+    from ipmp.daemon.instance import take_instance_lock
+    from ipmp.daemon.metrics import listen
 
     if os.environ.get(CHECK_TIMERS_ENV) == "1":
         Engine.check_timers = True
-    options = DaemonOptions(
-        root=_root(args.root, args.sim),
-        sim=args.sim,
-        foreground=args.d,
-        debug=args.d,
-        control_group=args.group,
-        seed=args.seed,
-        metrics=args.metrics,
-    )
+    root = _root(args.root, args.sim)
+    lock: int | None = None
+    listeners: list[socket.socket] = []
     try:
+        # First of all, before any kernel, configuration, state or socket
+        # access: one daemon per root, and the metrics port is ours.
+        lock = take_instance_lock(root)
+        if args.metrics is not None:
+            listeners = listen(*args.metrics)
+        options = DaemonOptions(
+            root=root,
+            sim=args.sim,
+            foreground=args.d,
+            debug=args.d,
+            control_group=args.group,
+            seed=args.seed,
+            metrics=args.metrics,
+            metrics_listeners=tuple(listeners),
+        )
         daemon = Daemon(options)
         return asyncio.run(daemon.run())
     except IpmpError as err:
         print(f"in.mpathd: {err.message}", file=sys.stderr)
         return 1
+    finally:
+        for sock in listeners:
+            sock.close()
+        if lock is not None:
+            os.close(lock)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Iterator
+import socket
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ipmp.core.errors import IpmpError
@@ -40,6 +41,41 @@ HEAD_DEADLINE = 5.0
 """Seconds a scraper has for its whole request head, and to take the answer."""
 MAX_HEAD = 8192
 """Bytes of request line and headers read at most."""
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Bind and listen on ``host:port`` now, one socket per address it names.
+
+    ``main`` calls this before the daemon touches the kernel or its state, so
+    that a port already in use stops the start with one line and no change.
+
+    Raises:
+        IpmpError: prometheus_client is missing, the name does not resolve, or
+            an address cannot be bound (``--metrics 127.0.0.1:9105: Address
+            already in use``).
+    """
+    if not PROMETHEUS:
+        raise IpmpError(MISSING)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise IpmpError(f"--metrics {host}:{port}: {err.strerror}") from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(100)
+            sock.setblocking(False)
+    except OSError as err:
+        for sock in sockets:
+            sock.close()
+        raise IpmpError(f"--metrics {host}:{port}: {err.strerror or err}") from None
+    return sockets
 
 
 class EngineMetrics:
@@ -80,8 +116,8 @@ class EngineMetrics:
         self._rtt_series &= current
         return bytes(generate_latest(self.registry))
 
-    async def serve(self, host: str, port: int) -> asyncio.Server:
-        """A minimal HTTP/1.0 responder for GET /metrics, on the daemon's loop.
+    async def serve(self, sockets: Sequence[socket.socket]) -> list[asyncio.Server]:
+        """A minimal HTTP/1.0 responder for GET /metrics on ``sockets`` (see ``listen``).
 
         Whoever can reach the port is a stranger: at most ``MAX_SCRAPERS``
         connections at once (more are closed at once, so 3,000 trickling
@@ -112,10 +148,7 @@ class EngineMetrics:
                 open_now.discard(writer)
                 writer.close()
 
-        try:
-            return await asyncio.start_server(respond, host, port, limit=MAX_HEAD)
-        except OSError as err:
-            raise IpmpError(f"in.mpathd: --metrics {host}:{port}: {err.strerror}") from None
+        return [await asyncio.start_server(respond, sock=sock, limit=MAX_HEAD) for sock in sockets]
 
 
 async def _read_head(reader: asyncio.StreamReader) -> bytes:
