@@ -121,10 +121,28 @@ class _SavedSimHost:
         crash = os.environ.get(CRASH_AFTER_ENV, "")
         self.crash_after = int(crash) if crash.isdigit() else None
         self.kernel_actions = 0
+        self.unsaved: OSError | None = None
+        self.log: Callable[[Log], None] = lambda log: None
 
     def save(self) -> None:
+        """Save the world; a failure is logged once (the kernel in memory goes on)."""
         # The boot ID: a world of an earlier boot is a kernel that is gone.
-        write_json(self.path, {**self.host.world(), "boot_id": self.boot}, durable=False)
+        try:
+            write_json(self.path, {**self.host.world(), "boot_id": self.boot}, durable=False)
+        except OSError as exc:
+            if self.unsaved is None:
+                self.log(
+                    Log(
+                        LOG_ERR,
+                        f"simulated kernel: cannot save it ({self.path}: {exc.strerror or exc}): "
+                        "a restart before it is saved again would find an older one",
+                    )
+                )
+            self.unsaved = exc
+            return
+        if self.unsaved is not None:
+            self.unsaved = None
+            self.log(Log(LOG_NOTICE, f"simulated kernel saved again in {self.path}"))
 
     def start(self, now: float) -> list[Event]:
         return self.host.start(now)
@@ -147,6 +165,13 @@ class _SavedSimHost:
 
 STATE_SYNC_DELAY = 1.0
 """Seconds after a failover's quick save until the state is also fsynced."""
+STATE_RETRY_MAX = 60.0
+"""The longest wait between two attempts to save a state that could not be saved."""
+
+
+class StateNotSaved(IpmpError):
+    """The state could not be saved ahead of an administrator's request."""
+
 
 MUTATIONS = {"offline", "online", "dr_detach", "dr_attach", "sim", "reload"}
 
@@ -208,11 +233,20 @@ class Daemon:
             resolve_host=self.config.resolve_host,
         )
         self.driver = Driver(self.engine, stack, on_log=self._log, persist=self._persist)
+        if self.sim is not None:
+            self.sim.log = lambda log: self._log(0.0, log)
         self.subscribers: list[Subscription] = []
         self._timer: asyncio.TimerHandle | None = None
         self._poked = False
         self._event_step = False
         self._sync_timer: asyncio.TimerHandle | None = None
+        self._strict_save = False
+        """The next save is the write-ahead of a request: refuse it if it fails."""
+        self._unsaved: str | None = None
+        """Why the last save failed (None: the file holds the state)."""
+        self._retry_delay = STATE_SYNC_DELAY
+        self._saved: dict[str, Any] | None = None
+        """The state as last written."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self.server: ControlServer | None = None
@@ -494,19 +528,64 @@ class Daemon:
         durable copy follows ``STATE_SYNC_DELAY`` later.  What the
         administrator asks for (control requests, SIGHUP, start, stop) is
         saved durably at once.
+
+        The kernel never waits for the disk: a write that fails (read-only,
+        full, out of descriptors) is logged once and retried with a backing
+        off timer while the change goes ahead, except the first write of an
+        administrator's request, which raises ``StateNotSaved`` so that the
+        request is refused before any of its kernel steps.
         """
-        if not self._event_step:
-            self._write_state()
+        if self._strict_save:
+            self._strict_save = False
+            try:
+                self._save(durable=True)
+            except OSError as exc:
+                raise StateNotSaved(f"cannot save the state ({self._save_error(exc)})") from None
             return
-        write_json(state_path(self.root), self._state(), durable=False)
-        if self._sync_timer is None and self._loop is not None:
+        self._try_save(durable=not self._event_step)
+        if self._event_step and self._sync_timer is None and self._loop is not None:
             self._sync_timer = self._loop.call_later(STATE_SYNC_DELAY, self._write_state)
 
     def _write_state(self) -> None:
+        """Save the state durably now (also the sync and retry timer's callback)."""
         if self._sync_timer is not None:
             self._sync_timer.cancel()
             self._sync_timer = None
-        write_json(state_path(self.root), self._state())
+        self._try_save(durable=True)
+
+    def _save(self, durable: bool) -> None:
+        """Write the state file (OSError if it cannot be); note a recovery."""
+        state = self._state()
+        write_json(state_path(self.root), state, durable=durable)
+        self._saved = state
+        if self._unsaved is not None:
+            self._unsaved = None
+            self._retry_delay = STATE_SYNC_DELAY
+            self._log(0.0, Log(LOG_NOTICE, f"state saved again in {state_path(self.root)}"))
+
+    def _try_save(self, durable: bool) -> None:
+        """``_save``; a failure is logged (once while it lasts) and retried later."""
+        try:
+            self._save(durable)
+        except OSError as exc:
+            reason = self._save_error(exc)
+            if reason != self._unsaved:
+                self._unsaved = reason
+                self._log(
+                    0.0,
+                    Log(
+                        LOG_ERR,
+                        f"cannot save the state ({reason}): the interfaces are managed "
+                        "all the same, the state is saved again as soon as it can be",
+                    ),
+                )
+            if self._sync_timer is None and self._loop is not None:
+                self._sync_timer = self._loop.call_later(self._retry_delay, self._write_state)
+                self._retry_delay = min(self._retry_delay * 2, STATE_RETRY_MAX)
+
+    def _save_error(self, exc: OSError) -> str:
+        """``/run/ipmp/state.json: No space left on device``."""
+        return f"{exc.filename or state_path(self.root)}: {exc.strerror or exc}"
 
     def _state(self) -> dict[str, Any]:
         """The engine's table, the boot it describes, and the hostname files as applied."""
@@ -524,7 +603,8 @@ class Daemon:
         assert self._loop is not None
         now = self._loop.time()
         args = check_args(request.op, request.args)
-        if self._mutates(request.op, args):
+        mutates = self._mutates(request.op, args)
+        if mutates:
             if not peer.privileged:
                 raise IpmpError(
                     f"{request.op}: permission denied: changes need uid 0"
@@ -544,10 +624,44 @@ class Daemon:
                 ),
             )
         try:
-            result = self._dispatch(request.op, args, now)
+            if not mutates or request.op == "sim":
+                # A simulated fault is no request to refuse: what it causes
+                # (a failover) goes ahead whatever the disk says.
+                return self._dispatch(request.op, args, now)
+            return self._saved_change(request.op, args, now)
         finally:
+            self._strict_save = False
             self._after_step()
+
+    def _saved_change(self, op: str, args: dict[str, Any], now: float) -> Any:
+        """An administrator's change, refused whole if its state cannot be saved first.
+
+        The write-ahead of the request's first kernel step decides (or, for
+        a change without one, a write at the end): a refusal comes before
+        the kernel is touched, and the table is rolled back.
+        """
+        before = self.engine.checkpoint()
+        config = self.engine.config
+        self._strict_save = True
+        try:
+            result = self._dispatch(op, args, now)
+            if self._strict_save and self._table_changed():
+                self._persist()
+        except StateNotSaved as err:
+            self._strict_save = False
+            if self.engine.config is not config:
+                self.driver.execute(self.engine.reload(config, now), now)
+            self.driver.execute(self.engine.rollback(before, [], now), now)
+            refusal = f"{_describe_request(op, args)}: {err.message}; nothing was changed"
+            self._log(now, Log(LOG_ERR, refusal))
+            raise IpmpError(refusal) from None
         return result
+
+    def _table_changed(self) -> bool:
+        """Whether the table differs from what was last saved."""
+        saved = self._saved
+        exported = self.engine.export_state()
+        return saved is None or any(saved.get(key) != value for key, value in exported.items())
 
     def _mutates(self, op: str, args: dict[str, Any]) -> bool:
         if op in MUTATIONS:
