@@ -246,6 +246,7 @@ class Daemon:
         """Why the last save failed (None: the file holds the state)."""
         self._retry_delay = STATE_SYNC_DELAY
         self._saved: dict[str, Any] | None = None
+        self._disk_fault: int | None = None
         """The state as last written."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -553,9 +554,18 @@ class Daemon:
             self._sync_timer = None
         self._try_save(durable=True)
 
+    def _set_disk_fault(self, code: int | None) -> None:
+        """``sim disk``: make the state writes fail with ``code`` (None: repaired)."""
+        self._disk_fault = code
+        if code is None and self._unsaved is not None:
+            self._write_state()  # at once, not at the next retry
+
     def _save(self, durable: bool) -> None:
         """Write the state file (OSError if it cannot be); note a recovery."""
         state = self._state()
+        if self._disk_fault is not None:
+            code = self._disk_fault
+            raise OSError(code, os.strerror(code), str(state_path(self.root)))
         write_json(state_path(self.root), state, durable=durable)
         self._saved = state
         if self._unsaved is not None:
@@ -721,7 +731,7 @@ class Daemon:
     def _sim(self, command: Any, now: float) -> Any:
         if self.sim is None:
             raise IpmpError("sim: this daemon drives real interfaces, not the simulator")
-        apply_sim_command(self.sim.host, command, now)
+        apply_sim_command(self.sim.host, command, now, set_disk=self._set_disk_fault)
         self.sim.save()
         self.driver.feed(self.sim.host.take_due(now), now)
         return {}
