@@ -37,8 +37,9 @@ from ipmp.core.actions import (
 from ipmp.core.engine import Engine
 from ipmp.core.errors import IpmpError
 from ipmp.core.events import Event
+from ipmp.core.flags import IFF_DEPRECATED, IFF_UP
 from ipmp.core.ifconfig_grammar import ModList, parse_ifconfig
-from ipmp.core.model import HostTable
+from ipmp.core.model import HostTable, Instance, LogicalInterface
 from ipmp.core.persist import changed_nics, saved_file_digests, table_from_state
 from ipmp.core.status import snapshot
 from ipmp.daemon import sdnotify
@@ -48,6 +49,7 @@ from ipmp.daemon.request_args import check_args
 from ipmp.daemon.simcontrol import apply_sim_command
 from ipmp.daemon.statefile import (
     boot_id,
+    move_aside,
     read_json,
     read_this_boot,
     write_json,
@@ -56,7 +58,7 @@ from ipmp.daemon.statefile import (
 from ipmp.driver import Driver
 from ipmp.rootfs import read_mpathd, read_root
 from ipmp.sim.host import SimHost
-from ipmp.sim.topology import load_topology, write_etc
+from ipmp.sim.topology import Topology, load_topology, write_etc
 from ipmp.stack import Stack
 
 if TYPE_CHECKING:
@@ -210,13 +212,8 @@ class Daemon:
             topology = load_topology(options.sim)
             write_etc(topology, self.root)  # what the administrator wrote wins
             self.config = read_root(self.root)
-            host = SimHost(topology)
+            host = self._sim_kernel(topology)
             self.sim = _SavedSimHost(host, sim_world_path(self.root), self.boot_id)
-            saved_world, stale = read_this_boot(self.sim.path, self.boot_id)
-            if stale is not None:
-                emit(self.logger, Log(LOG_INFO, f"{stale}; the simulated kernel starts empty"))
-            if saved_world is not None:
-                host.restore_world(saved_world)
             stack: Stack = self.sim
         else:
             from ipmp.linux.stack import LinuxStack
@@ -254,6 +251,29 @@ class Daemon:
         self.on_step: Callable[[], None] | None = None
         self.metrics: EngineMetrics | None = None
         self._legacy: Path | None = None
+        self._rejected = False
+        """A state of this boot was found and moved aside (corrupt or not of this host)."""
+        self._source = state_path(self.root)
+        """The state file adopted (run/ or the legacy one)."""
+
+    def _sim_kernel(self, topology: Topology) -> SimHost:
+        """The simulated host, with the kernel a previous daemon of this boot left."""
+        path = sim_world_path(self.root)
+        try:
+            saved_world, stale = read_this_boot(path, self.boot_id)
+        except IpmpError as err:
+            saved_world, stale = None, err.message
+        if stale is not None:
+            emit(self.logger, Log(LOG_INFO, f"{stale}; the simulated kernel starts empty"))
+        host = SimHost(topology)
+        if saved_world is not None:
+            try:
+                host.restore_world(saved_world)
+            except IpmpError as err:
+                line = move_aside(path, ".corrupt", err.message)
+                emit(self.logger, Log(LOG_ERR, f"{line}; the simulated kernel starts empty"))
+                host = SimHost(topology)  # not a half-restored one
+        return host
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -329,15 +349,31 @@ class Daemon:
         """Inventory, then the saved state (a restart) or the hostname files (a boot)."""
         assert self.config is not None
         self.driver.feed(self.driver.stack.start(now), now)
+        self._rejected = False
         table, fresh = self._crash_state(now)
+        files = self.config.hostname_files
         if table is not None:
-            self._log(now, Log(LOG_INFO, "restarting: adopting the saved state and the kernel's"))
-            for nic, names in sorted(fresh.items()):
-                self._log(now, Log(LOG_INFO, _changed_line(nic, names, self.config.digests)))
-            files = self.config.hostname_files
-            self.driver.execute(self.engine.restore(table, files, now, fresh=set(fresh)), now)
-        else:
-            self.driver.execute(self.engine.boot(self.config.hostname_files, now), now)
+            fitted = self._fit_to_host(table, now)
+            if fitted is None:
+                table = None
+            else:
+                self._log(
+                    now, Log(LOG_INFO, "restarting: adopting the saved state and the kernel's")
+                )
+                for nic, names in sorted(fresh.items()):
+                    self._log(now, Log(LOG_INFO, _changed_line(nic, names, self.config.digests)))
+                fresh_nics = set(fresh) | fitted
+                self.driver.execute(self.engine.restore(table, files, now, fresh=fresh_nics), now)
+        if table is None and self._rejected and self._kernel_holds_addresses():
+            # A daemon of this boot configured this kernel, but its state
+            # cannot be trusted: the hostname files, carried out over what
+            # the kernel holds (an address a file keeps is not touched, one
+            # none keeps goes), so that the table is what the kernel has.
+            named = {file.ifname.partition(":")[0] for file in files}
+            kernel = self._kernel_table(named)
+            self.driver.execute(self.engine.restore(kernel, files, now, fresh=named), now)
+        elif table is None:
+            self.driver.execute(self.engine.boot(files, now), now)
         self._persist()
         if self._legacy is not None:
             # Migrated: the state now lives in run/; the old file is never read again.
@@ -363,6 +399,7 @@ class Daemon:
         except IpmpError as err:
             self._log(now, Log(LOG_ERR, f"{err.message}; starting from the hostname files"))
             stale = err.message
+            self._rejected = True
         if legacy.is_file():
             if data is not None or stale is not None:
                 self._log(now, Log(LOG_INFO, f"{legacy}: superseded by {path}"))
@@ -375,8 +412,13 @@ class Daemon:
             table = table_from_state(data)
             recorded = saved_file_digests(data)
         except IpmpError as err:
-            self._log(now, Log(LOG_ERR, f"{err.message}; starting from the hostname files"))
+            # Read, but of a shape no version of the daemon writes: kept aside.
+            what = f"not a state in.mpathd can use ({err.message.removeprefix('state: ')})"
+            line = move_aside(source, ".corrupt", what)
+            self._log(now, Log(LOG_ERR, f"{line}; starting from the hostname files"))
+            self._rejected = True
             return None, {}
+        self._source = source
         if recorded is None:
             # No digests (the previous version): a file written after the state changed.
             written = source.stat().st_mtime
@@ -386,6 +428,107 @@ class Daemon:
                 if _mtime(self.root / "etc" / name) <= written
             }
         return table, changed_nics(recorded, self.config.digests)
+
+    def _fit_to_host(self, table: HostTable, now: float) -> set[str] | None:
+        """Check a saved table against this host; None if it does not describe it.
+
+        The rule (README: Restarts, reboots, one instance): a saved NIC that
+        is present with the MAC and interface index it was saved with is
+        adopted; one present with another MAC or index is other hardware by
+        that name and is configured from its hostname files (returned); one
+        absent is kept, as missing, if it has a hostname file (guide: NICs
+        That Were Missing at System Boot) and dropped otherwise (what the
+        kernel holds of it is adopted where it is).  A state of which no NIC
+        is adopted, or whose addresses on adopted NICs the kernel holds none
+        of, describes another host or kernel: it is moved aside to
+        ``state.json.mismatch`` and the daemon starts from the hostname files.
+        """
+        assert self.config is not None
+        path = self._source
+        hardware = self.engine.table.nics
+        with_files = {file.ifname.partition(":")[0] for file in self.config.hostname_files}
+        saved_names = sorted(table.nics)
+        adopted: list[str] = []
+        reconfigure: set[str] = set()
+        lines: list[str] = []
+        for name, nic in sorted(table.nics.items()):
+            now_nic = hardware.get(name)
+            if now_nic is None or not now_nic.present:
+                if name not in with_files:
+                    lines.append(
+                        f"{path}: {name} is not on this host and has no hostname file: "
+                        "its saved configuration is dropped"
+                    )
+                    _drop_nic(table, name)
+                continue
+            if (nic.mac and now_nic.mac and nic.mac != now_nic.mac) or (
+                nic.index and now_nic.index and nic.index != now_nic.index
+            ):
+                lines.append(
+                    f"{path}: {name} was MAC {nic.mac or '?'} index {nic.index} when the state "
+                    f"was saved and is MAC {now_nic.mac or '?'} index {now_nic.index} now: "
+                    f"{name} is configured from its hostname files"
+                )
+                reconfigure.add(name)
+                continue
+            adopted.append(name)
+        why = ""
+        if saved_names and not adopted:
+            why = f"describes none of this host's interfaces ({', '.join(saved_names)})"
+        else:
+            wanted = {
+                (li.family, li.address)
+                for name in adopted
+                for li in table.nics[name].addresses()
+                if not (li.placeholder or li.unspecified)
+            }
+            found = self.engine.found.addresses if self.engine.found is not None else ()
+            held = {(entry.family, entry.address) for entry in found}
+            if wanted and not wanted & held:
+                why = f"the kernel holds none of its {len(wanted)} addresses"
+        if why:
+            line = move_aside(path, ".mismatch", why)
+            self._log(now, Log(LOG_ERR, f"{line}; starting from the hostname files"))
+            self._rejected = True
+            return None
+        for line in lines:
+            self._log(now, Log(LOG_WARNING, line))
+        return reconfigure
+
+    def _kernel_holds_addresses(self) -> bool:
+        found = self.engine.found
+        return found is not None and bool(found.addresses)
+
+    def _kernel_table(self, names: set[str]) -> HostTable:
+        """The kernel's addresses on NICs ``names``, as a table to configure afresh."""
+        table = HostTable()
+        found = self.engine.found
+        if found is None:
+            return table
+        for name in names:
+            hardware = self.engine.table.nics.get(name)
+            if hardware is not None:
+                table.nics[name] = hardware.clone()
+        for ifname, family in found.plumbed:
+            if ifname in table.nics:
+                table.nics[ifname].instances.setdefault(family, Instance(family))
+        for entry in found.addresses:
+            nic = table.nics.get(entry.ifname)
+            if nic is None:
+                continue
+            flags = (IFF_UP if entry.up else 0) | (IFF_DEPRECATED if entry.deprecated else 0)
+            inst = nic.instances.setdefault(entry.family, Instance(entry.family))
+            inst.units[entry.unit] = LogicalInterface(
+                entry.family,
+                entry.unit,
+                entry.address,
+                entry.prefixlen,
+                flags,
+                entry.ifname,
+                entry.unit,
+                entry.broadcast,
+            )
+        return table
 
     def _legacy_state(self, legacy: Path, now: float) -> Any:
         """The state of the previous version, if it was written during this boot."""
@@ -735,6 +878,20 @@ class Daemon:
         self.sim.save()
         self.driver.feed(self.sim.host.take_due(now), now)
         return {}
+
+
+def _drop_nic(table: HostTable, name: str) -> None:
+    """Forget NIC ``name`` and the addresses homed on it, wherever they are.
+
+    Only the table: the kernel's copies of them are then adopted by the NIC
+    holding them, not removed.
+    """
+    for holder in table.nics.values():
+        for inst in holder.instances.values():
+            for unit, li in list(inst.units.items()):
+                if li.home == name:
+                    del inst.units[unit]
+    del table.nics[name]
 
 
 def _changed_line(nic: str, names: list[str], current: dict[str, str]) -> str:
