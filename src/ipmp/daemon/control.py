@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ipmp.core.errors import IpmpError
+from ipmp.daemon.safedirs import make_dirs
 
 PROTOCOL_VERSION = 1
 MAX_REQUEST = 64 * 1024
@@ -667,25 +668,6 @@ async def _discard_until_eof(reader: asyncio.StreamReader) -> None:
     with contextlib.suppress(ConnectionError):
         while await reader.read(MAX_REQUEST):
             pass
-
-
-def make_dirs(directory: Path) -> None:
-    """Create ``directory`` and its missing parents, mode 0755 (IpmpError if one cannot be)."""
-    missing: list[Path] = []
-    current = directory
-    while not current.exists():
-        missing.append(current)
-        if current.parent == current:
-            break
-        current = current.parent
-    for path in reversed(missing):
-        try:
-            path.mkdir(mode=0o755)
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise IpmpError(f"cannot create {path}: {exc.strerror or exc}") from None
-        os.chmod(path, 0o755)
 
 
 def _describe(exc: BaseException) -> str:

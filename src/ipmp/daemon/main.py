@@ -93,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ipmp.daemon.daemon import Daemon, DaemonOptions
     from ipmp.daemon.instance import take_instance_lock
     from ipmp.daemon.metrics import listen
+    from ipmp.daemon.safedirs import check_root
 
     if os.environ.get(CHECK_TIMERS_ENV) == "1":
         Engine.check_timers = True
@@ -101,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     listeners: list[socket.socket] = []
     try:
         # First of all, before any kernel, configuration, state or socket
-        # access: one daemon per root, and the metrics port is ours.
+        # access: a root nobody else can redirect, one daemon per root, and
+        # the metrics port is ours.
+        check_root(root)
         lock = take_instance_lock(root)
         if args.metrics is not None:
             listeners = listen(*args.metrics)
