@@ -125,6 +125,8 @@ class _SavedSimHost:
         self.kernel_actions = 0
         self.unsaved: OSError | None = None
         self.log: Callable[[Log], None] = lambda log: None
+        self.retry: Callable[[], None] = lambda: None
+        """Asks for ``save`` to be called again later (the daemon's retry timer)."""
 
     def save(self) -> None:
         """Save the world; a failure is logged once (the kernel in memory goes on)."""
@@ -141,6 +143,7 @@ class _SavedSimHost:
                     )
                 )
             self.unsaved = exc
+            self.retry()
             return
         if self.unsaved is not None:
             self.unsaved = None
@@ -232,6 +235,7 @@ class Daemon:
         self.driver = Driver(self.engine, stack, on_log=self._log, persist=self._persist)
         if self.sim is not None:
             self.sim.log = lambda log: self._log(0.0, log)
+            self.sim.retry = self._schedule_retry
         self.subscribers: list[Subscription] = []
         self._timer: asyncio.TimerHandle | None = None
         self._poked = False
@@ -695,7 +699,15 @@ class Daemon:
         if self._sync_timer is not None:
             self._sync_timer.cancel()
             self._sync_timer = None
+        if self.sim is not None and self.sim.unsaved is not None:
+            self.sim.save()  # the simulated kernel could not be saved either
         self._try_save(durable=True)
+
+    def _schedule_retry(self) -> None:
+        """Try ``_write_state`` again later, backing off while it keeps failing."""
+        if self._sync_timer is None and self._loop is not None:
+            self._sync_timer = self._loop.call_later(self._retry_delay, self._write_state)
+            self._retry_delay = min(self._retry_delay * 2, STATE_RETRY_MAX)
 
     def _set_disk_fault(self, code: int | None) -> None:
         """``sim disk``: make the state writes fail with ``code`` (None: repaired)."""
@@ -732,9 +744,7 @@ class Daemon:
                         "all the same, the state is saved again as soon as it can be",
                     ),
                 )
-            if self._sync_timer is None and self._loop is not None:
-                self._sync_timer = self._loop.call_later(self._retry_delay, self._write_state)
-                self._retry_delay = min(self._retry_delay * 2, STATE_RETRY_MAX)
+            self._schedule_retry()
 
     def _save_error(self, exc: OSError) -> str:
         """``/run/ipmp/state.json: No space left on device``."""
