@@ -421,6 +421,7 @@ class Daemon:
             line = move_aside(source, ".corrupt", what)
             self._log(now, Log(LOG_ERR, f"{line}; starting from the hostname files"))
             self._rejected = True
+            self._legacy = None  # moved aside already, not migrated
             return None, {}
         self._source = source
         if recorded is None:
@@ -494,6 +495,7 @@ class Daemon:
             line = move_aside(path, ".mismatch", why)
             self._log(now, Log(LOG_ERR, f"{line}; starting from the hostname files"))
             self._rejected = True
+            self._legacy = None  # moved aside already, not migrated
             return None
         for line in lines:
             self._log(now, Log(LOG_WARNING, line))
