@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from daemontools import started_in_process
 from ipmp.core.actions import Action, UnplumbInterface
 from ipmp.core.errors import IpmpError
 from ipmp.core.events import ActionFailed, Event
 from ipmp.daemon.control import Peer, Request
-from ipmp.daemon.daemon import Daemon, DaemonOptions
+from ipmp.daemon.daemon import Daemon
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "ipmp" / "examples"
 ROOT = Peer(pid=1, uid=0, gid=0, privileged=True)
@@ -21,12 +21,10 @@ NOBODY = Peer(pid=2, uid=65534, gid=65534, privileged=False)
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    loop = asyncio.new_event_loop()
-    d = Daemon(DaemonOptions(root=tmp_path, sim=EXAMPLES / "active-active.toml", foreground=True))
-    d._loop = loop
-    d._start_engine(loop.time())
+    d = started_in_process(tmp_path)
     yield d
-    loop.close()
+    assert d._loop is not None
+    d._loop.close()
 
 
 def request(d: Daemon, op: str, peer: Peer = ROOT, **args: object) -> object:

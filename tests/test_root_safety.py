@@ -6,7 +6,6 @@ The ownership tests need root (to make a directory of uid 65534, ``nobody``).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 import subprocess
@@ -16,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from daemontools import started_in_process
 from ipmp.daemon.control import Peer, Request
-from ipmp.daemon.daemon import Daemon, DaemonOptions, sim_world_path, state_path
+from ipmp.daemon.daemon import sim_world_path, state_path
 from ipmp.daemon.instance import lock_path
 from ipmp.daemon.safedirs import check_root
 
@@ -112,12 +112,7 @@ def umask000() -> Iterator[None]:
     os.umask(old)
 
 
-def in_process(root: Path) -> Daemon:
-    loop = asyncio.new_event_loop()
-    d = Daemon(DaemonOptions(root=root, sim=TOPOLOGY, foreground=True))
-    d._loop = loop
-    d._start_engine(loop.time())
-    return d
+in_process = started_in_process
 
 
 def test_modes_do_not_depend_on_the_umask(tmp_path: Path, umask000: None) -> None:

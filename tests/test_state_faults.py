@@ -7,7 +7,6 @@ errno a read-only directory, a full disk or fd exhaustion give.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import json
 import logging
@@ -19,9 +18,10 @@ from typing import Any
 import pytest
 
 import ipmp.daemon.daemon as daemon_module
+from daemontools import started_in_process
 from ipmp.core.errors import IpmpError
 from ipmp.daemon.control import Peer, Request
-from ipmp.daemon.daemon import Daemon, DaemonOptions, sim_world_path, state_path
+from ipmp.daemon.daemon import Daemon, sim_world_path, state_path
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "ipmp" / "examples"
 ROOT = Peer(pid=1, uid=0, gid=0, privileged=True)
@@ -48,12 +48,10 @@ class Disk:
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    loop = asyncio.new_event_loop()
-    d = Daemon(DaemonOptions(root=tmp_path, sim=EXAMPLES / "active-active.toml", foreground=True))
-    d._loop = loop
-    d._start_engine(loop.time())
+    d = started_in_process(tmp_path)
     yield d
-    loop.close()
+    assert d._loop is not None
+    d._loop.close()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ second one starts (in a thread, so that a hang fails the test instead of blockin
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import threading
@@ -21,9 +20,10 @@ from typing import Any
 import pytest
 
 import ipmp.daemon.daemon as daemon_module
+from daemontools import started_in_process
 from ipmp.core.actions import Log
 from ipmp.daemon.control import Peer, Request
-from ipmp.daemon.daemon import Daemon, DaemonOptions, sim_world_path, state_path
+from ipmp.daemon.daemon import Daemon, sim_world_path, state_path
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "ipmp" / "examples"
 ROOT = Peer(pid=1, uid=0, gid=0, privileged=True)
@@ -35,12 +35,7 @@ FROM_FILES = {
 }
 
 
-def new_daemon(root: Path) -> Daemon:
-    loop = asyncio.new_event_loop()
-    d = Daemon(DaemonOptions(root=root, sim=EXAMPLES / "active-active.toml", foreground=True))
-    d._loop = loop
-    d._start_engine(loop.time())
-    return d
+new_daemon = started_in_process
 
 
 def first_run(root: Path, *addifs: tuple[str, str]) -> dict[str, Any]:

@@ -55,6 +55,19 @@ MAX_CONFIG_BYTES = 1 << 20
 """The largest configuration file read (1 MiB: 1000 ``addif`` lines take about 60 KiB)."""
 
 
+def read_capped(fd: int, limit: int) -> bytes:
+    """What ``fd`` holds, but at most ``limit + 1`` bytes (more than ``limit``: too big)."""
+    chunks: list[bytes] = []
+    left = limit + 1
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 16))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
 def read_config_bytes(path: Path) -> bytes | None:
     """The content of a configuration file, or None if there is none.
 
@@ -72,19 +85,11 @@ def read_config_bytes(path: Path) -> bytes | None:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise IpmpError(f"{path}: not a regular file; skipped")
-        chunks: list[bytes] = []
-        left = MAX_CONFIG_BYTES + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 16))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
+        data = read_capped(fd, MAX_CONFIG_BYTES)
     except OSError as err:
         raise IpmpError(f"{path}: cannot read it: {err.strerror}; skipped") from None
     finally:
         os.close(fd)
-    data = b"".join(chunks)
     if len(data) > MAX_CONFIG_BYTES:
         raise IpmpError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; skipped")
     return data

@@ -41,13 +41,20 @@ def _trusted(uid: int) -> bool:
     return uid in (0, os.geteuid())
 
 
-def _check_dir(path: Path, private: bool) -> None:
+def _stat(path: Path, follow: bool) -> os.stat_result | None:
+    """``stat`` or ``lstat`` of ``path``; None if it does not exist."""
     try:
-        info = os.stat(path)
+        return os.stat(path, follow_symlinks=follow)
     except FileNotFoundError:
-        return
+        return None
     except OSError as exc:
         raise IpmpError(f"{path}: cannot check it: {exc.strerror or exc}") from None
+
+
+def _check_dir(path: Path, private: bool) -> None:
+    info = _stat(path, follow=True)
+    if info is None:
+        return
     if not stat.S_ISDIR(info.st_mode):
         raise IpmpError(f"{path}: not a directory: refusing to use this root")
     mode = stat.S_IMODE(info.st_mode)
@@ -74,13 +81,8 @@ def check_root(root: Path) -> None:
     given = Path(os.path.abspath(root))
     chain = [given, *given.parents]
     for part in chain:
-        try:
-            link = os.lstat(part)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise IpmpError(f"{part}: cannot check it: {exc.strerror or exc}") from None
-        if stat.S_ISLNK(link.st_mode) and not _trusted(link.st_uid):
+        link = _stat(part, follow=False)
+        if link is not None and stat.S_ISLNK(link.st_mode) and not _trusted(link.st_uid):
             raise IpmpError(
                 f"{part}: a symbolic link owned by uid {link.st_uid}, not by root: "
                 "refusing to use this root"

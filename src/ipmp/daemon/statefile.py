@@ -16,6 +16,7 @@ from typing import Any
 
 from ipmp.core.errors import IpmpError
 from ipmp.daemon.safedirs import create_exclusive, ensure_dirs
+from ipmp.rootfs import read_capped
 
 STATE_FILE_MODE = 0o600
 
@@ -112,19 +113,11 @@ def read_json(path: Path) -> Any | None:
         for test, kind in _KINDS:
             if test(mode):
                 raise IpmpError(move_aside(path, ".corrupt", f"not a regular file but {kind}"))
-        chunks: list[bytes] = []
-        left = MAX_STATE_BYTES + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
+        data = read_capped(fd, MAX_STATE_BYTES)
     except OSError as exc:
         raise IpmpError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
-    data = b"".join(chunks)
     if len(data) > MAX_STATE_BYTES:
         raise IpmpError(move_aside(path, ".corrupt", f"larger than {MAX_STATE_BYTES} bytes"))
     try:
