@@ -261,3 +261,19 @@ def test_a_corrupt_simulated_kernel_starts_empty(
     lines = logged.having(str(sim_world_path(tmp_path)))
     assert len(lines) == 1 and "not UTF-8" in lines[0], logged.lines
     assert "the simulated kernel starts empty" in lines[0]
+
+
+def test_an_absent_nic_with_a_hostname_file_is_kept_as_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = first_run(tmp_path)
+    (tmp_path / "etc" / "hostname.qfe3").write_text("192.168.85.33 netmask + group test up\n")
+    ghost = json.loads(json.dumps(saved["nics"][0]))
+    ghost.update(name="qfe3", mac="8:0:20:0:0:3", index=77, instances={})
+    saved["nics"].append(ghost)
+    state_path(tmp_path).write_text(json.dumps(saved))
+    logged = Logged(monkeypatch)
+    d = restart(tmp_path)
+    assert not logged.having("saved configuration is dropped"), logged.lines
+    assert "qfe3" in d.engine.table.nics and not d.engine.table.nics["qfe3"].present
+    assert kernel(d)["192.168.85.60"] == "hme1"
