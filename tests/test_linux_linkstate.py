@@ -1,0 +1,123 @@
+"""Every way a link goes away, and the kernel's MTU, on real interfaces (root only).
+
+The lab's NICs are veth pairs into a bridge.  The ways a link goes away that
+such a kernel can show (linux-peers §5.3):
+
+* administrative down (``ip link set eth0 down``): IFF_UP cleared, operstate DOWN;
+* carrier loss (the switch port, the veth peer, goes down): operstate DOWN
+  here (LOWERLAYERDOWN when the peer is in the same namespace, and for a
+  macvlan whose lower device goes down: the same cleared flags either way);
+* dormant (``ip link set eth0 mode dormant`` and operstate DORMANT set from
+  user space, as a supplicant does: iproute2 has no command for it, so
+  pyroute2 sends IFLA_OPERSTATE): IFF_RUNNING cleared, carrier still up.
+
+NOTPRESENT is set only by drivers of removable hardware (netif_device_detach):
+a veth cannot show it.  It clears IFF_RUNNING like the others.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from ipmp.lab.lab import Lab
+from test_linux_real import DATA, RealHost, make_lab, started, topology_text, wait_for
+
+pytestmark = pytest.mark.root
+
+__all__ = ["make_lab"]  # the fixture, shared with test_linux_real
+
+MOVED = {"192.0.2.19": "eth1", "192.0.2.20": "eth1"}
+
+
+def set_operstate(host: RealHost, ifname: str, state: str) -> None:
+    """IFLA_OPERSTATE from user space (wpa_supplicant's way): UP or DORMANT."""
+    code = (
+        "import sys; from pyroute2 import IPRoute; ipr = IPRoute(); "
+        "i = ipr.link_lookup(ifname=sys.argv[1])[0]; "
+        "ipr.link('set', index=i, IFLA_OPERSTATE=sys.argv[2]); ipr.close()"
+    )
+    result = host.lab.run([sys.executable, "-c", code, ifname, state])
+    assert result.returncode == 0, result.stderr
+
+
+def take_down(host: RealHost, way: str, ifname: str) -> None:
+    if way == "admin":
+        host.lab.run(["ip", "link", "set", ifname, "down"])
+    elif way == "cable":
+        host.lab.set_cable(ifname, False)
+    else:
+        host.lab.run(["ip", "link", "set", ifname, "mode", "dormant"])
+        set_operstate(host, ifname, "DORMANT")
+
+
+def bring_back(host: RealHost, way: str, ifname: str) -> None:
+    if way == "admin":
+        host.lab.run(["ip", "link", "set", ifname, "up"])
+    elif way == "cable":
+        host.lab.set_cable(ifname, True)
+    else:
+        set_operstate(host, ifname, "UP")
+        host.lab.run(["ip", "link", "set", ifname, "mode", "default"])
+
+
+# A veth whose peer went down is LOWERLAYERDOWN when the peer shares its
+# namespace and DOWN when it lives in another one, as the lab's switch port does.
+EXPECTED_OPERSTATE = {
+    "admin": {"DOWN"},
+    "cable": {"DOWN", "LOWERLAYERDOWN"},
+    "dormant": {"DORMANT"},
+}
+
+
+def group_state(host: RealHost) -> str:
+    return str(host.snapshot()["groups"][0]["state"])
+
+
+def ipmpstat_g(host: RealHost) -> str:
+    result = host.lab.run(
+        ["env", f"IPMP_ROOT={host.lab.root}", sys.executable, "-m", "ipmp.cli.ipmpstat", "-g"]
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("way", ["admin", "cable", "dormant"])
+def test_every_way_a_link_goes_away_fails_the_nic(make_lab: Callable[[str], Lab], way: str) -> None:
+    host = started(make_lab, topology_text("lab-active-active"))
+    take_down(host, way, "eth0")
+    link = host.lab.host_link("eth0")
+    assert link is not None and link["operstate"] in EXPECTED_OPERSTATE[way], link
+    took = wait_for(lambda: host.holder("192.0.2.19") == "eth1", 2, "192.0.2.19 moved to eth1")
+    assert took < 1.0
+    wait_for(lambda: host.state("eth0") == "failed", 2, "eth0 FAILED")
+    assert group_state(host) == "degraded"
+    assert "degraded" in ipmpstat_g(host)
+    wait_for(lambda: host.answers_ping("192.0.2.19"), 3, "192.0.2.19 answers on eth1")
+    host.check_invariant(MOVED)
+    assert "The link has gone down on eth0" in host.log()
+    bring_back(host, way, "eth0")
+    wait_for(lambda: host.holder("192.0.2.19") == "eth0", 10, "failback to eth0")
+    wait_for(lambda: host.state("eth0") == "ok", 10, "eth0 ok again")
+    assert "The link has come up on eth0" in host.log()
+    wait_for(lambda: host.answers_ping("192.0.2.19"), 3, "192.0.2.19 answers on eth0")
+    host.check_invariant(DATA)
+    # The repaired NIC probes again (its test route came back with the link).
+    wait_for(host.probing, 15, "both members probing again")
+
+
+def test_both_members_down_fails_the_group(make_lab: Callable[[str], Lab]) -> None:
+    host = started(make_lab, topology_text("lab-active-active"))
+    host.lab.run(["ip", "link", "set", "eth0", "down"])
+    wait_for(lambda: group_state(host) == "degraded", 2, "group degraded")
+    host.lab.set_cable("eth1", False)
+    wait_for(lambda: group_state(host) == "failed", 2, "group failed")
+    assert "failed" in ipmpstat_g(host)
+    assert "All Interfaces in group test have failed" in host.log()
+    host.lab.run(["ip", "link", "set", "eth0", "up"])
+    host.lab.set_cable("eth1", True)
+    wait_for(lambda: group_state(host) == "ok", 15, "group ok again")
+    wait_for(lambda: host.answers_ping("192.0.2.19"), 3, "192.0.2.19 answers")
+    host.check_invariant(DATA)
