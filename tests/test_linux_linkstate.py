@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import pytest
 
+from ipmp.core.errors import IpmpError
 from ipmp.lab.lab import Lab
 from test_linux_real import DATA, RealHost, make_lab, started, topology_text, wait_for
 
@@ -112,6 +113,7 @@ def test_both_members_down_fails_the_group(make_lab: Callable[[str], Lab]) -> No
     host = started(make_lab, topology_text("lab-active-active"))
     host.lab.run(["ip", "link", "set", "eth0", "down"])
     wait_for(lambda: group_state(host) == "degraded", 2, "group degraded")
+    assert "The link has gone down on eth0" in host.log()  # not found by probes later
     host.lab.set_cable("eth1", False)
     wait_for(lambda: group_state(host) == "failed", 2, "group failed")
     assert "failed" in ipmpstat_g(host)
@@ -120,4 +122,75 @@ def test_both_members_down_fails_the_group(make_lab: Callable[[str], Lab]) -> No
     host.lab.set_cable("eth1", True)
     wait_for(lambda: group_state(host) == "ok", 15, "group ok again")
     wait_for(lambda: host.answers_ping("192.0.2.19"), 3, "192.0.2.19 answers")
+    host.check_invariant(DATA)
+
+
+def test_a_macvlan_whose_lower_device_loses_its_carrier_fails(
+    make_lab: Callable[[str], Lab],
+) -> None:
+    host = started(make_lab, topology_text("lab-active-active"))
+    host.lab.run(["ip", "link", "add", "link", "eth1", "name", "eth2", "type", "macvlan"])
+    client = host.client()
+    wait_for(lambda: known(host, "eth2"), 5, "eth2 seen by in.mpathd")
+    client.request("ifconfig", argv=["eth2", "plumb", "192.0.2.23/24", "group", "test", "up"])
+    client.request(
+        "ifconfig", argv=["eth2", "addif", "192.0.2.24/24", "deprecated", "-failover", "up"]
+    )
+    wait_for(lambda: host.state("eth2") == "ok", 15, "eth2 ok in group test")
+    host.lab.set_cable("eth1", False)
+    link = host.lab.host_link("eth2")
+    assert link is not None and link["operstate"] == "LOWERLAYERDOWN", link
+    wait_for(lambda: host.holder("192.0.2.23") == "eth0", 2, "192.0.2.23 moved to eth0")
+    assert host.state("eth2") == "failed"
+    assert "The link has gone down on eth2" in host.log()
+    host.lab.set_cable("eth1", True)
+    wait_for(lambda: host.holder("192.0.2.23") == "eth2", 15, "192.0.2.23 back on eth2")
+
+
+def known(host: RealHost, ifname: str) -> bool:
+    """in.mpathd knows the interface (it need not be plumbed)."""
+    try:
+        host.client().request("ifconfig", argv=[ifname])
+    except IpmpError as err:
+        return "no such interface" not in err.message
+    return True
+
+
+def ifconfig_all(host: RealHost) -> str:
+    return str(host.client().request("ifconfig", argv=["-a"])["output"])
+
+
+def kernel_mtu(host: RealHost, ifname: str) -> int:
+    link = host.lab.host_link(ifname)
+    assert link is not None
+    return int(link["mtu"])
+
+
+def status_mtu(host: RealHost, ifname: str) -> int:
+    first = str(host.client().request("ifconfig", argv=[ifname])["output"]).splitlines()[0]
+    return int(first.split(" mtu ")[1].split()[0])
+
+
+def test_ifconfig_mtu_sets_the_kernels_and_status_follows_the_kernel(
+    make_lab: Callable[[str], Lab],
+) -> None:
+    host = started(make_lab, topology_text("lab-active-active"))
+    assert status_mtu(host, "eth0") == kernel_mtu(host, "eth0") == 1500
+    host.client().request("ifconfig", argv=["eth0", "mtu", "1400"])
+    assert kernel_mtu(host, "eth0") == 1400
+    assert status_mtu(host, "eth0") == 1400
+    # Changed by someone else: followed from the link event.
+    host.lab.run(["ip", "link", "set", "eth1", "mtu", "1300"])
+    wait_for(lambda: status_mtu(host, "eth1") == 1300, 2, "eth1's new MTU shown")
+    assert "eth1: flags=" in ifconfig_all(host) and " mtu 1300 " in ifconfig_all(host)
+    # One the kernel refuses: a macvlan takes no more than its lower device.
+    host.lab.run(["ip", "link", "add", "link", "eth1", "name", "eth2", "type", "macvlan"])
+    wait_for(lambda: known(host, "eth2"), 5, "eth2 seen by in.mpathd")
+    before = ifconfig_all(host)
+    with pytest.raises(IpmpError) as refused:
+        host.client().request("ifconfig", argv=["eth2", "plumb", "mtu", "9000"])
+    message = refused.value.message
+    assert "\n" not in message and message.startswith("ifconfig: eth2: mtu 9000: "), message
+    assert kernel_mtu(host, "eth2") == 1300
+    assert ifconfig_all(host) == before  # nothing changed, not even the plumb
     host.check_invariant(DATA)
