@@ -12,8 +12,16 @@ after each run is quick).  For each way eth0 can go away, ``--runs`` times:
 the figure is the time from its line for the link event (``state DOWN``,
 ``NO-CARRIER``, ``state DORMANT``) to its line for 192.0.2.19 added on eth1.
 Both lines come from the same netlink socket of the same process, so their
-delivery delay cancels.  Between runs eth0 is brought back and the script
-waits for the failback and for both members probing ``ok``.
+delivery delay cancels (but a monitor descheduled between the two reads
+stamps them together: on a loaded machine single runs read too short).
+Also ``event_to_first_action_ms``: to the spreading route moved to eth1, the
+daemon's first kernel change.  Between runs eth0 is brought back and the
+script waits for the failback and for both members probing ``ok``.
+
+Then the ``stack`` phase, in a lab of its own without a daemon:
+link_event_probe.py makes the same faults from inside the host namespace and
+times the Linux stack alone, from the kernel's RTM_NEWLINK to LinkWentDown
+(and back to LinkCameUp).
 
 ``python benchmarks/link_state.py [--smoke] [--runs N] [--ways admin,cable,dormant]``
 """
@@ -21,12 +29,15 @@ waits for the failback and for both members probing ``ok``.
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import subprocess
 import sys
 import time
 from typing import Any
 
 from common import (
+    HERE,
     Daemon,
     example_text,
     holder,
@@ -116,6 +127,32 @@ def one_run(lab: Lab, daemon: Daemon, way: str) -> dict[str, Any]:
     }
 
 
+def stack_phase(runs: int, ways: list[str]) -> dict[str, Any]:
+    """link_event_probe.py in a lab of its own, without a daemon."""
+    with lab_from(example_text("lab-active-active")) as lab:
+        argv = [
+            "ip",
+            "netns",
+            "exec",
+            lab.host_ns,
+            sys.executable,
+            str(HERE / "link_event_probe.py"),
+        ]
+        argv += ["eth0", lab.switch_ns, lab.switch_port("eth0"), str(runs), ",".join(ways)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60 + 2 * runs)
+        if done.returncode != 0:
+            raise RuntimeError(f"link_event_probe.py failed: {done.stderr.strip()[-500:]}")
+        raw: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        way: {
+            "to_link_went_down_ms": summary(times["down_ms"]),
+            "to_link_came_up_ms": summary(times["up_ms"]),
+            "lost": times["lost"],
+        }
+        for way, times in raw.items()
+    }
+
+
 def _between(start: float | None, end: float | None) -> float | None:
     return None if start is None or end is None else round((end - start) * 1000, 3)
 
@@ -147,6 +184,7 @@ def main() -> int:
                 per_way[way][key] = summary(measured)
                 per_way[way][key.replace("_ms", "_unmeasured")] = len(values) - len(measured)
         log = daemon.log()
+    stack = stack_phase(runs, ways)
     result = {
         "benchmark": "link_state",
         "mode": "smoke" if args.smoke else "full",
@@ -154,6 +192,7 @@ def main() -> int:
         "runs_per_way": runs,
         "command": " ".join(["python", "benchmarks/link_state.py", *sys.argv[1:]]),
         "ways": per_way,
+        "stack": stack,
         "log_counts": {
             "link_down": log.count("The link has gone down on eth0"),
             "nic_failure": log.count("NIC failure detected on eth0"),

@@ -27,3 +27,9 @@ def test_link_state_smoke() -> None:
             assert run["command_to_event_ms"] >= 0
     # One link failure logged per run, each also a NIC failure.
     assert data["log_counts"] == {"link_down": 6, "nic_failure": 6}
+    # The stack alone: each fault and each repair reported.
+    assert set(data["stack"]) == {"admin", "cable", "dormant"}
+    for result in data["stack"].values():
+        assert result["lost"] == 0
+        sane(result["to_link_went_down_ms"], 2, 1000.0)
+        sane(result["to_link_came_up_ms"], 2, 1000.0)
