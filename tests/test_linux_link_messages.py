@@ -7,6 +7,7 @@ whose clock and timers the test drives.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -157,3 +158,10 @@ def test_an_mtu_changed_by_someone_else_is_reported() -> None:
     events = stack.take_due(loop.now)
     assert events == [LinkMtuChanged(loop.now, "eth0", 1400)]
     assert feed(stack, loop, message(mtu=1400, carrier=False, operstate="DOWN")) == [LinkWentDown]
+
+
+def test_an_ipv6_link_message_does_not_change_the_links_mtu() -> None:
+    stack, loop = stack_with(message())
+    # RTM_NEWLINK of family AF_INET6 carries IPv6's MTU (a router may lower it).
+    assert feed(stack, loop, {**message(mtu=1280), "family": socket.AF_INET6}) == []
+    assert stack._links["eth0"].mtu == 1500

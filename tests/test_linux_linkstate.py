@@ -17,6 +17,8 @@ a veth cannot show it.  It clears IFF_RUNNING like the others.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -193,4 +195,24 @@ def test_ifconfig_mtu_sets_the_kernels_and_status_follows_the_kernel(
     assert "\n" not in message and message.startswith("ifconfig: eth2: mtu 9000: "), message
     assert kernel_mtu(host, "eth2") == 1300
     assert ifconfig_all(host) == before  # nothing changed, not even the plumb
+    host.check_invariant(DATA)
+
+
+def test_a_link_still_down_when_the_daemon_restarts_is_failed_at_once(
+    make_lab: Callable[[str], Lab],
+) -> None:
+    host = started(make_lab, topology_text("lab-active-active"))
+    host.lab.run(["ip", "link", "set", "eth0", "down"])
+    wait_for(lambda: host.holder("192.0.2.19") == "eth1", 2, "192.0.2.19 moved to eth1")
+    os.kill(host.pid, signal.SIGKILL)
+    wait_for(lambda: not host.answers(), 5, "the daemon is gone")
+    host.lab.stop_processes()
+    host.start()
+    # Down, and holding its test address: configured, then taken down. Not an
+    # interface waiting to be brought up for the first time.
+    assert host.state("eth0") == "failed"
+    assert group_state(host) == "degraded"
+    host.check_invariant(MOVED)
+    host.lab.run(["ip", "link", "set", "eth0", "up"])
+    wait_for(lambda: host.holder("192.0.2.19") == "eth0", 15, "failback after the restart")
     host.check_invariant(DATA)

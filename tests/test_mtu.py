@@ -14,7 +14,7 @@ from ipmp.core.events import LinkMtuChanged
 from ipmp.core.reconcile import undo_actions
 from ipmp.daemon.control import Peer, Request
 from ipmp.daemon.daemon import Daemon, DaemonOptions
-from simtools import boot, settle
+from simtools import boot, boot_text, settle, where
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "ipmp" / "examples"
 ROOT = Peer(pid=1, uid=0, gid=0, privileged=True)
@@ -101,3 +101,12 @@ def test_an_mtu_the_hardware_refuses_is_one_line_and_changes_nothing(daemon: Dae
 def test_the_grammar_refuses_an_mtu_out_of_range(daemon: Daemon) -> None:
     with pytest.raises(IpmpError, match=r"expected an MTU 68\.\.65535"):
         ifconfig(daemon, "hme0", "mtu", "70000")
+
+
+def test_an_mtu_refused_at_boot_leaves_the_kernels_shown() -> None:
+    text = (EXAMPLES / "active-active.toml").read_text()
+    text = text.replace("192.168.85.19 netmask +", "192.168.85.19 mtu 9000 netmask +")
+    runner = settle(boot_text(text), 5)
+    assert first_line(runner.ifconfig(["hme0"])).endswith("mtu 1500 index 2")
+    assert any("hme0: mtu 9000: Invalid argument" in m for m in runner.messages())
+    assert where(runner, "192.168.85.19") == "hme0"  # the rest of the line applied

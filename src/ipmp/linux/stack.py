@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import ipaddress
 import os
@@ -192,6 +193,7 @@ class LinuxStack:
                 self._links[link.name] = self._first_seen(link)
                 self._inventory.append(self._appeared(link, now))
         self._inventory.append(await self._found_addresses(now))
+        self._judge_configured()
         self._inventory.append(RoutesChanged(now, await self._routes()))
         self._tasks = [
             asyncio.create_task(self._worker()),
@@ -229,7 +231,7 @@ class LinuxStack:
         if isinstance(action, SendProbe):
             return [self._send_probe(action, now)]
         if isinstance(action, SetLinkMtu):
-            return [self._set_mtu(action, now)]
+            return self._set_mtu(action, now)
         if isinstance(action, AnnounceAddress) and not self._busy and self._queue.empty():
             return [self._announce(action, now)]
         # In order by the worker: an announcement waits for the move before it,
@@ -244,20 +246,26 @@ class LinuxStack:
         events, self._pending = self._pending, []
         return events
 
-    def _set_mtu(self, action: SetLinkMtu, now: float) -> Event:
-        """At once, not through the worker: ifconfig answers whether the kernel took it."""
+    def _set_mtu(self, action: SetLinkMtu, now: float) -> list[Event]:
+        """At once, not through the worker: ifconfig answers whether the kernel took it.
+
+        A refusal comes with the MTU the link keeps: status shows the kernel's.
+        """
         link = self._links.get(action.ifname)
         if link is None:
-            return ActionFailed(now, action, f"{action.ifname}: no such interface")
+            return [ActionFailed(now, action, f"{action.ifname}: no such interface")]
         try:
             code, text = set_link_mtu(link.index, action.mtu)
         except OSError as err:
-            return ActionFailed(now, action, f"{action.ifname}: mtu {action.mtu}: {_describe(err)}")
+            code, text = err.errno or errno.EIO, _describe(err)
         if code:
             why = os.strerror(code) + (f" ({text})" if text else "")
-            return ActionFailed(now, action, f"{action.ifname}: mtu {action.mtu}: {why}")
+            return [
+                ActionFailed(now, action, f"{action.ifname}: mtu {action.mtu}: {why}"),
+                LinkMtuChanged(now, link.name, link.mtu),
+            ]
         link.mtu = action.mtu  # its RTM_NEWLINK follows: no news for the engine then
-        return ActionCompleted(now, action)
+        return [ActionCompleted(now, action)]
 
     def _report(self, event: Event) -> None:
         self._pending.append(event)
@@ -464,6 +472,8 @@ class LinuxStack:
             return
         self._links[link.name] = link
         link.judged, link.waiting, link.running = old.judged, old.waiting, old.running
+        if msg.get("family") == socket.AF_INET6:
+            link.mtu = old.mtu  # IPv6's own MTU (a router may lower it), not the link's
         if link.mtu != old.mtu:
             self._report(LinkMtuChanged(now, link.name, link.mtu))  # ours or anyone's
         if link.admin_up and not old.admin_up:
@@ -489,6 +499,23 @@ class LinuxStack:
         elif link.working and not link.running:
             link.running = True
             self._report(LinkCameUp(now, link.name))
+
+    def _judge_configured(self) -> None:
+        """A link down at start that holds addresses was configured, then taken down.
+
+        (The daemon restarted while the administrator has it down, say): a
+        failure now, not an interface waiting to be brought up the first time.
+        """
+        holders = {
+            r.ifname for r in self._configured.values() if not _link_local(r.family, r.address)
+        }
+        for i, event in enumerate(self._inventory):
+            if not isinstance(event, NicAppeared):
+                continue
+            link = self._links.get(event.name)
+            if link is not None and not link.judged and link.name in holders:
+                link.judged, link.running = True, False
+                self._inventory[i] = dataclasses.replace(event, link_up=False)
 
     @staticmethod
     def _first_seen(link: _Link) -> _Link:
@@ -855,6 +882,12 @@ class LinuxStack:
             self._write_sysctl(
                 self.sysctl_root / "ipv6" / "conf" / action.name / "disable_ipv6", "0"
             )
+        link = self._links.get(action.name)
+        if link is not None and link.judged and not link.admin_up:
+            # Taken down after it was up ("ip link set X down"): plumbing does
+            # not undo the administrator's decision; the link stays failed
+            # until it is brought up again.
+            return
         await self._ipr.link("set", index=index, state="up")
 
     async def _unplumb(self, action: UnplumbInterface) -> None:

@@ -56,6 +56,7 @@ from ipmp.core.events import (
     Event,
     FoundAddress,
     LinkCameUp,
+    LinkMtuChanged,
     LinkWentDown,
     NicAppeared,
     NicRemoved,
@@ -350,7 +351,12 @@ class SimHost:
                 case _:
                     assert_never(action)
         except _Refused as refused:
-            return [ActionFailed(now, action, refused.reason)]
+            failed: list[Event] = [ActionFailed(now, action, refused.reason)]
+            if isinstance(action, SetLinkMtu) and action.ifname in self._nics:
+                # The MTU it keeps: the engine shows the kernel's, not the one refused.
+                nic = self._nics[action.ifname]
+                failed.append(LinkMtuChanged(now, action.ifname, nic.mtu or nic.spec.mtu))
+            return failed
         return [ActionCompleted(now, action)]
 
     def next_due(self) -> float | None:
