@@ -62,45 +62,23 @@ EVENT = {
 """The monitor's line for the link event of each way."""
 SPREAD = r"^192\.0\.2\.(0/25|128/25) dev eth1 "
 """The spreading route (a half of the subnet) moved to eth1 alone."""
-SET_OPERSTATE = (
-    "import sys; from pyroute2 import IPRoute; ipr = IPRoute(); "
-    "i = ipr.link_lookup(ifname=sys.argv[1])[0]; "
-    "ipr.link('set', index=i, IFLA_OPERSTATE=sys.argv[2]); ipr.close()"
-)
 
 
-def operstate(lab: Lab, state: str) -> None:
-    result = lab.run([sys.executable, "-c", SET_OPERSTATE, "eth0", state])
-    if result.returncode != 0:
-        raise RuntimeError(f"setting operstate {state}: {result.stderr.strip()}")
-
-
-def take_down(lab: Lab, way: str) -> None:
+def set_way(lab: Lab, way: str, down: bool) -> None:
+    """Take eth0 away (``down``) or bring it back, the way named."""
     if way == "admin":
-        lab.run(["ip", "link", "set", "eth0", "down"])
+        lab.set_admin("eth0", not down)
     elif way == "cable":
-        lab.set_cable("eth0", False)
+        lab.set_cable("eth0", not down)
     else:
-        operstate(lab, "DORMANT")
-
-
-def bring_back(lab: Lab, way: str) -> None:
-    if way == "admin":
-        lab.run(["ip", "link", "set", "eth0", "up"])
-    elif way == "cable":
-        lab.set_cable("eth0", True)
-    else:
-        operstate(lab, "UP")
+        lab.set_dormant("eth0", down)
 
 
 def one_run(lab: Lab, daemon: Daemon, way: str) -> dict[str, Any]:
-    if way == "dormant":
-        # The mode change is a link event of its own: made before the monitor starts.
-        lab.run(["ip", "link", "set", "eth0", "mode", "dormant"])
     monitor = HostMonitor(lab, ("link", "address", "route"))
     try:
         t0 = time.monotonic()
-        take_down(lab, way)
+        set_way(lab, way, True)
         # Watched in the monitor's output, not with "ip addr" every few ms: a
         # process started per poll would compete with the daemon for the CPU.
         added = re.compile(address_added("eth1", ADDRESS).lstrip("^"))
@@ -113,9 +91,7 @@ def one_run(lab: Lab, daemon: Daemon, way: str) -> dict[str, Any]:
     # The daemon's first kernel change: the spreading route without eth0.
     spread = first(lines, SPREAD, t0 - 0.01)
     failed = wait_for(lambda: daemon.states().get("eth0") == "failed", 5, "eth0 FAILED", 0.01)
-    bring_back(lab, way)
-    if way == "dormant":
-        lab.run(["ip", "link", "set", "eth0", "mode", "default"])
+    set_way(lab, way, False)
     wait_for(lambda: holder(lab, ADDRESS) == "eth0", 20, "failback to eth0", 0.05)
     wait_for(daemon.probing_ok, 20, "both members probing ok again", 0.05)
     return {

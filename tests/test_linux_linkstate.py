@@ -35,35 +35,14 @@ __all__ = ["make_lab"]  # the fixture, shared with test_linux_real
 MOVED = {"192.0.2.19": "eth1", "192.0.2.20": "eth1"}
 
 
-def set_operstate(host: RealHost, ifname: str, state: str) -> None:
-    """IFLA_OPERSTATE from user space (wpa_supplicant's way): UP or DORMANT."""
-    code = (
-        "import sys; from pyroute2 import IPRoute; ipr = IPRoute(); "
-        "i = ipr.link_lookup(ifname=sys.argv[1])[0]; "
-        "ipr.link('set', index=i, IFLA_OPERSTATE=sys.argv[2]); ipr.close()"
-    )
-    result = host.lab.run([sys.executable, "-c", code, ifname, state])
-    assert result.returncode == 0, result.stderr
-
-
-def take_down(host: RealHost, way: str, ifname: str) -> None:
+def set_way(host: RealHost, way: str, ifname: str, down: bool) -> None:
+    """Take ``ifname`` away (``down``) or bring it back, the way named."""
     if way == "admin":
-        host.lab.run(["ip", "link", "set", ifname, "down"])
+        host.lab.set_admin(ifname, not down)
     elif way == "cable":
-        host.lab.set_cable(ifname, False)
+        host.lab.set_cable(ifname, not down)
     else:
-        host.lab.run(["ip", "link", "set", ifname, "mode", "dormant"])
-        set_operstate(host, ifname, "DORMANT")
-
-
-def bring_back(host: RealHost, way: str, ifname: str) -> None:
-    if way == "admin":
-        host.lab.run(["ip", "link", "set", ifname, "up"])
-    elif way == "cable":
-        host.lab.set_cable(ifname, True)
-    else:
-        set_operstate(host, ifname, "UP")
-        host.lab.run(["ip", "link", "set", ifname, "mode", "default"])
+        host.lab.set_dormant(ifname, down)
 
 
 # A veth whose peer went down is LOWERLAYERDOWN when the peer shares its
@@ -90,7 +69,7 @@ def ipmpstat_g(host: RealHost) -> str:
 @pytest.mark.parametrize("way", ["admin", "cable", "dormant"])
 def test_every_way_a_link_goes_away_fails_the_nic(make_lab: Callable[[str], Lab], way: str) -> None:
     host = started(make_lab, topology_text("lab-active-active"))
-    take_down(host, way, "eth0")
+    set_way(host, way, "eth0", True)
     link = host.lab.host_link("eth0")
     assert link is not None and link["operstate"] in EXPECTED_OPERSTATE[way], link
     took = wait_for(lambda: host.holder("192.0.2.19") == "eth1", 2, "192.0.2.19 moved to eth1")
@@ -101,7 +80,7 @@ def test_every_way_a_link_goes_away_fails_the_nic(make_lab: Callable[[str], Lab]
     wait_for(lambda: host.answers_ping("192.0.2.19"), 3, "192.0.2.19 answers on eth1")
     host.check_invariant(MOVED)
     assert "The link has gone down on eth0" in host.log()
-    bring_back(host, way, "eth0")
+    set_way(host, way, "eth0", False)
     wait_for(lambda: host.holder("192.0.2.19") == "eth0", 10, "failback to eth0")
     wait_for(lambda: host.state("eth0") == "ok", 10, "eth0 ok again")
     assert "The link has come up on eth0" in host.log()
@@ -113,14 +92,14 @@ def test_every_way_a_link_goes_away_fails_the_nic(make_lab: Callable[[str], Lab]
 
 def test_both_members_down_fails_the_group(make_lab: Callable[[str], Lab]) -> None:
     host = started(make_lab, topology_text("lab-active-active"))
-    host.lab.run(["ip", "link", "set", "eth0", "down"])
+    host.lab.set_admin("eth0", False)
     wait_for(lambda: group_state(host) == "degraded", 2, "group degraded")
     assert "The link has gone down on eth0" in host.log()  # not found by probes later
     host.lab.set_cable("eth1", False)
     wait_for(lambda: group_state(host) == "failed", 2, "group failed")
     assert "failed" in ipmpstat_g(host)
     assert "All Interfaces in group test have failed" in host.log()
-    host.lab.run(["ip", "link", "set", "eth0", "up"])
+    host.lab.set_admin("eth0", True)
     host.lab.set_cable("eth1", True)
     wait_for(lambda: group_state(host) == "ok", 15, "group ok again")
     wait_for(lambda: host.answers_ping("192.0.2.19"), 3, "192.0.2.19 answers")
@@ -202,7 +181,7 @@ def test_a_link_still_down_when_the_daemon_restarts_is_failed_at_once(
     make_lab: Callable[[str], Lab],
 ) -> None:
     host = started(make_lab, topology_text("lab-active-active"))
-    host.lab.run(["ip", "link", "set", "eth0", "down"])
+    host.lab.set_admin("eth0", False)
     wait_for(lambda: host.holder("192.0.2.19") == "eth1", 2, "192.0.2.19 moved to eth1")
     os.kill(host.pid, signal.SIGKILL)
     wait_for(lambda: not host.answers(), 5, "the daemon is gone")
@@ -213,6 +192,6 @@ def test_a_link_still_down_when_the_daemon_restarts_is_failed_at_once(
     assert host.state("eth0") == "failed"
     assert group_state(host) == "degraded"
     host.check_invariant(MOVED)
-    host.lab.run(["ip", "link", "set", "eth0", "up"])
+    host.lab.set_admin("eth0", True)
     wait_for(lambda: host.holder("192.0.2.19") == "eth0", 15, "failback after the restart")
     host.check_invariant(DATA)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,12 +10,13 @@ from ipmp.core.actions import SetLinkMtu
 from ipmp.core.errors import IpmpError
 from ipmp.core.events import LinkMtuChanged
 from ipmp.core.reconcile import undo_actions
-from ipmp.daemon.control import Peer, Request
-from ipmp.daemon.daemon import Daemon, DaemonOptions
+from ipmp.daemon.control import Request
+from ipmp.daemon.daemon import Daemon
 from simtools import boot, boot_text, settle, where
+from test_daemon_inprocess import ROOT, daemon
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "ipmp" / "examples"
-ROOT = Peer(pid=1, uid=0, gid=0, privileged=True)
+__all__ = ["daemon"]  # the fixture, shared with test_daemon_inprocess
 
 
 def first_line(text: str) -> str:
@@ -61,16 +60,6 @@ def test_ipv6_needs_at_least_1280() -> None:
     with pytest.raises(IpmpError, match=f"{nic.name}: mtu 1200: expected at least 1280"):
         runner.ifconfig([nic.name, "mtu", "1200"])
     assert nic.mtu == 1500
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    loop = asyncio.new_event_loop()
-    d = Daemon(DaemonOptions(root=tmp_path, sim=EXAMPLES / "active-active.toml", foreground=True))
-    d._loop = loop
-    d._start_engine(loop.time())
-    yield d
-    loop.close()
 
 
 def ifconfig(d: Daemon, *argv: str) -> str:
