@@ -53,6 +53,7 @@ from ipmp.core.events import (
     Event,
     FoundAddress,
     LinkCameUp,
+    LinkMtuChanged,
     LinkWentDown,
     NicAppeared,
     NicRemoved,
@@ -87,7 +88,7 @@ from ipmp.core.model import (
 from ipmp.core.mpathd_config import MpathdConfig
 from ipmp.core.persist import forget_nics, table_to_state
 from ipmp.core.probing import ProbeInstance, Target, TargetState
-from ipmp.core.reconcile import reconcile, undo_actions
+from ipmp.core.reconcile import mtu_changes, reconcile, undo_actions
 from ipmp.core.types import FAMILIES, Family, RandomSource
 
 MINUTE = 60.0
@@ -258,6 +259,11 @@ class Engine:
             actions = self._link_down(event.name, now)
         elif isinstance(event, LinkCameUp):
             actions = self._link_up(event.name, now)
+        elif isinstance(event, LinkMtuChanged):
+            nic = self.table.nics.get(event.name)
+            if nic is not None:
+                nic.mtu = event.mtu  # status shows the kernel's MTU, whoever set it
+            actions = []
         elif isinstance(event, NicAppeared):
             actions = self._nic_appeared(event)
         elif isinstance(event, NicRemoved):
@@ -500,6 +506,7 @@ class Engine:
             nic.present = hardware is not None and hardware.present
             if hardware is not None:
                 nic.index, nic.mac, nic.media = hardware.index, hardware.mac, hardware.media
+                nic.mtu = hardware.mtu  # the kernel's, whatever the saved table says
                 nic.device, nic.vlan, nic.link_up = hardware.device, hardware.vlan, hardware.link_up
                 nic.modules = nic.modules or list(hardware.modules)
         for name, hardware in inventory.nics.items():
@@ -847,6 +854,7 @@ class Engine:
             self.apply_context.reattach = False
         before, self.table = self.table, result.table
         actions: list[Action] = list(result.logs)
+        actions += mtu_changes(before, self.table)
         actions += reconcile(before, self.table)
         for name, _old, new in result.group_changes:
             self.tracking.pop(name, None)

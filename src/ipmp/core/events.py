@@ -58,6 +58,15 @@ class LinkCameUp:
 
 
 @dataclass(frozen=True)
+class LinkMtuChanged:
+    """The kernel's MTU of interface ``name`` is now ``mtu`` (set by us or by anyone)."""
+
+    now: float
+    name: str
+    mtu: int
+
+
+@dataclass(frozen=True)
 class Route:
     """One route of the kernel's table, as target selection needs it.
 
@@ -168,6 +177,7 @@ Event = (
     | NicRemoved
     | LinkWentDown
     | LinkCameUp
+    | LinkMtuChanged
     | RoutesChanged
     | AddressesFound
     | ProbeReplyReceived

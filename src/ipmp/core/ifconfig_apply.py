@@ -60,6 +60,9 @@ from ipmp.core.model import (
 )
 from ipmp.core.types import Family
 
+IPV6_MIN_MTU = 1280
+"""The smallest link MTU IPv6 works on (RFC 8200, section 5)."""
+
 # ifconfig keyword -> (bit, set when the keyword is given without "-")
 _FLAG_BITS: dict[str, tuple[int, bool]] = {
     "up": (IFF_UP, True),
@@ -275,6 +278,12 @@ class _Applier:
         elif isinstance(op, SetFlag):
             self.set_flag(op.name, op.on)
         elif isinstance(op, SetMtu):
+            if op.mtu < IPV6_MIN_MTU and "inet6" in self.nic.instances:
+                # RFC 8200 section 5; Linux would silently drop the NIC's IPv6.
+                raise _error(
+                    f"{self.nic_name}: mtu {op.mtu}: expected at least {IPV6_MIN_MTU} "
+                    "on an interface plumbed for inet6"
+                )
             self.nic.mtu = op.mtu
         elif isinstance(op, ModList):
             self.result.output.append(format_modlist(self.nic))

@@ -31,6 +31,7 @@ from ipmp.core.actions import (
     MoveAddress,
     PlumbInterface,
     RemoveAddress,
+    SetLinkMtu,
     UnplumbInterface,
     UpdateAddress,
 )
@@ -105,6 +106,7 @@ ADDRESS_ACTIONS = (
     RemoveAddress,
     UpdateAddress,
     MoveAddress,
+    SetLinkMtu,
 )
 CRASH_AFTER_ENV = "IPMP_SIM_CRASH_AFTER"
 """Fault injection for crash tests: SIGKILL the daemon after this many kernel
@@ -564,8 +566,15 @@ class Daemon:
         if op == "snapshot":
             return snapshot(self.engine, now)
         if op == "ifconfig":
+            before = self.engine.checkpoint()
             outcome = self.engine.ifconfig(args["argv"], now, args.get("show_ether", False))
-            self.driver.execute(outcome.actions, now)
+            report = self.driver.execute(outcome.actions, now)
+            refused = [f for f in report.failed if isinstance(f.action, ADDRESS_ACTIONS)]
+            if refused:
+                # All or nothing, as for offline/online: a step the kernel
+                # refused (an MTU it does not take) undoes the whole command.
+                self.driver.execute(self.engine.rollback(before, report.completed, now), now)
+                raise IpmpError(f"ifconfig: {refused[0].reason}; nothing was changed")
             return {"output": outcome.output}
         if op in ("offline", "online", "dr_detach", "dr_attach"):
             return self._admin(op, args["interface"], args.get("force", False), now)
