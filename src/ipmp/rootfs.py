@@ -37,6 +37,8 @@ class RootConfig:
     messages: list[Log] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)
     """Hostname file name -> SHA-256 of its bytes as read (unparsable files too)."""
+    unusable: set[str] = field(default_factory=set)
+    """Hostname files that exist but could not be read, decoded or parsed."""
 
     def netmask_for(self, address: str) -> int | None:
         """The netmasks database entry covering ``address`` (longest match)."""
@@ -53,14 +55,16 @@ class RootConfig:
 
 MAX_CONFIG_BYTES = 1 << 20
 """The largest configuration file read (1 MiB: 1000 ``addif`` lines take about 60 KiB)."""
+MAX_DATABASE_BYTES = 64 << 20
+"""The largest etc/inet/hosts or netmasks read (block-list hosts files run to megabytes)."""
 
 
-def read_config_bytes(path: Path) -> bytes | None:
+def read_config_bytes(path: Path, limit: int = MAX_CONFIG_BYTES) -> bytes | None:
     """The content of a configuration file, or None if there is none.
 
     Never blocks and never reads without bound: the file is opened
     non-blocking and must be a regular file (a FIFO or a device planted in
-    its place would hang the daemon's loop) of at most ``MAX_CONFIG_BYTES``.
+    its place would hang the daemon's loop) of at most ``limit`` bytes.
     Raises ``IpmpError`` with one line naming the file otherwise.
     """
     try:
@@ -73,7 +77,7 @@ def read_config_bytes(path: Path) -> bytes | None:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise IpmpError(f"{path}: not a regular file; skipped")
         chunks: list[bytes] = []
-        left = MAX_CONFIG_BYTES + 1
+        left = limit + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 16))
             if not chunk:
@@ -85,8 +89,8 @@ def read_config_bytes(path: Path) -> bytes | None:
     finally:
         os.close(fd)
     data = b"".join(chunks)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise IpmpError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; skipped")
+    if len(data) > limit:
+        raise IpmpError(f"{path}: larger than {limit} bytes; skipped")
     return data
 
 
@@ -115,6 +119,7 @@ def read_root(root: Path) -> RootConfig:
     mpathd, messages = read_mpathd(root)
     files: list[HostnameFile] = []
     digests: dict[str, str] = {}
+    unusable: set[str] = set()
     etc = root / "etc"
     if etc.is_dir():
         for path in sorted(etc.iterdir()):
@@ -124,6 +129,7 @@ def read_root(root: Path) -> RootConfig:
                 data = read_config_bytes(path)
             except IpmpError as err:
                 messages.append(Log(3, err.message))
+                unusable.add(path.name)
                 continue
             if data is None:
                 continue  # gone since the directory was listed
@@ -135,19 +141,23 @@ def read_root(root: Path) -> RootConfig:
                 files.append(load_hostname_file(text, path.name))
             except IpmpError as err:
                 messages.append(Log(3, err.message))
+                unusable.add(path.name)
             except UnicodeDecodeError:
                 messages.append(Log(3, f"{path.name}: not UTF-8 text; skipped"))
-    config = RootConfig(mpathd, files, messages=messages, digests=digests)
-    config.netmasks = _read_netmasks(root)
-    config.hosts = _read_hosts(root)
+                unusable.add(path.name)
+    config = RootConfig(mpathd, files, messages=messages, digests=digests, unusable=unusable)
+    config.netmasks = _read_netmasks(root, messages)
+    config.hosts = _read_hosts(root, messages)
     return config
 
 
-def _lines(path: Path) -> list[list[str]]:
+def _lines(path: Path, messages: list[Log]) -> list[list[str]]:
     try:
-        data = read_config_bytes(path)
-    except IpmpError:
-        return []  # netmasks and hosts are optional databases: as if absent
+        data = read_config_bytes(path, MAX_DATABASE_BYTES)
+    except IpmpError as err:
+        # netmasks and hosts are optional databases: as if absent, but said.
+        messages.append(Log(3, err.message))
+        return []
     if data is None:
         return []
     text = data.decode("utf-8", errors="replace")
@@ -156,10 +166,10 @@ def _lines(path: Path) -> list[list[str]]:
     ]
 
 
-def _read_netmasks(root: Path) -> list[tuple[ipaddress.IPv4Network, int]]:
+def _read_netmasks(root: Path, messages: list[Log]) -> list[tuple[ipaddress.IPv4Network, int]]:
     """etc/inet/netmasks: ``network-number netmask`` lines; bad lines are ignored."""
     out: list[tuple[ipaddress.IPv4Network, int]] = []
-    for fields in _lines(root / "etc" / "inet" / "netmasks"):
+    for fields in _lines(root / "etc" / "inet" / "netmasks", messages):
         if len(fields) < 2:
             continue
         try:
@@ -171,11 +181,11 @@ def _read_netmasks(root: Path) -> list[tuple[ipaddress.IPv4Network, int]]:
     return out
 
 
-def _read_hosts(root: Path) -> dict[str, str]:
+def _read_hosts(root: Path, messages: list[Log]) -> dict[str, str]:
     """etc/inet/hosts (or etc/hosts): name -> address, first entry wins."""
     out: dict[str, str] = {}
     for name in ("inet/hosts", "hosts"):
-        for fields in _lines(root / "etc" / name):
+        for fields in _lines(root / "etc" / name, messages):
             if len(fields) < 2:
                 continue
             try:

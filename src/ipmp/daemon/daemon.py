@@ -352,7 +352,31 @@ class Daemon:
                 for name, digest in self.config.digests.items()
                 if _mtime(self.root / "etc" / name) <= written
             }
-        return table, changed_nics(recorded, self.config.digests)
+        return table, self._usable_changes(changed_nics(recorded, self.config.digests), now)
+
+    def _usable_changes(self, changed: dict[str, list[str]], now: float) -> dict[str, list[str]]:
+        """The changed NICs to configure afresh: not those with a file that cannot be used.
+
+        A hostname file that no longer reads or parses says nothing of what the
+        administrator wants now; configuring its NIC "afresh" from it would
+        take every address off the NIC.  Such a NIC keeps its running state.
+        """
+        assert self.config is not None
+        usable: dict[str, list[str]] = {}
+        for nic, names in changed.items():
+            bad = [name for name in names if name in self.config.unusable]
+            if bad:
+                self._log(
+                    now,
+                    Log(
+                        LOG_ERR,
+                        f"{', '.join(bad)} changed but cannot be used (see above): "
+                        f"{nic} keeps its running configuration",
+                    ),
+                )
+            else:
+                usable[nic] = names
+        return usable
 
     def _legacy_state(self, legacy: Path, now: float) -> Any:
         """The state of the previous version, if it was written during this boot."""
