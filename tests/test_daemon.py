@@ -529,3 +529,19 @@ def test_the_simulator_without_a_root_gets_a_scratch_one(tmp_path: Path) -> None
         proc.wait(10)
         assert proc.stderr is not None
         proc.stderr.close()
+    assert not scratch.exists()  # a scratch root is the daemon's own: removed when it ends
+
+
+def test_an_unknown_group_is_refused_before_anything_is_touched(tmp_path: Path) -> None:
+    topology = str(EXAMPLES / "active-active.toml")
+    argv = ["-d", "--sim", topology, "--root", str(tmp_path), "--group", "no-such-group-xyz"]
+    done = subprocess.run(
+        [sys.executable, "-m", "ipmp.daemon.main", *argv],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("in.mpathd: --group: unknown group 'no-such-group-xyz'")
+    assert len(done.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

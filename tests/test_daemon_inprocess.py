@@ -154,3 +154,12 @@ def test_a_failover_is_saved_at_once_and_made_durable_later(
     writes.clear()
     request(daemon, "ifconfig", argv=["hme1", "addif", "192.168.85.60", "up"])
     assert writes and all(writes)
+
+
+def test_a_finished_probe_stream_is_forgotten_at_once(daemon: Daemon) -> None:
+    """Nothing may pile up when streams come and go while no probe settles."""
+    streams = [request(daemon, "probes", NOBODY) for _ in range(50)]
+    assert len(daemon.subscribers) == 50
+    for stream in streams:
+        stream.finish()  # type: ignore[attr-defined]
+    assert daemon.subscribers == []

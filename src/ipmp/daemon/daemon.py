@@ -45,6 +45,7 @@ from ipmp.core.status import snapshot
 from ipmp.daemon import sdnotify
 from ipmp.daemon.control import ControlServer, Peer, Request, Subscription, socket_path
 from ipmp.daemon.logsink import emit, make_logger
+from ipmp.daemon.main import IGNORED_SIGNALS
 from ipmp.daemon.request_args import check_args
 from ipmp.daemon.simcontrol import apply_sim_command
 from ipmp.daemon.statefile import (
@@ -168,8 +169,6 @@ def _describe_request(op: str, args: dict[str, Any]) -> str:
     return op
 
 
-IGNORED_SIGNALS = (signal.SIGUSR2, signal.SIGALRM, signal.SIGQUIT)
-"""Signals whose default action would end the daemon and that mean nothing to it."""
 
 
 class Daemon:
@@ -480,6 +479,11 @@ class Daemon:
         self.reload(self._loop.time())
         self._after_step()
 
+    def _unsubscribe(self, sub: Subscription) -> None:
+        """A stream ended (the client left): forget it now, not at the next record."""
+        if sub in self.subscribers:
+            self.subscribers.remove(sub)
+
     def _ignored_signal(self, number: int) -> None:
         assert self._loop is not None
         name = signal.Signals(number).name
@@ -607,7 +611,7 @@ class Daemon:
         if op == "probes":
             if not self.subscribers and self.metrics is None:
                 self.engine.drain_probe_records()  # what settled while nobody listened
-            sub = Subscription()
+            sub = Subscription(on_close=lambda: self._unsubscribe(sub))
             self.subscribers.append(sub)
             return sub
         if op == "reload":
