@@ -1528,8 +1528,12 @@ class Engine:
         no alternative to speak of: nothing is said, as before.
         """
         actions: list[Action] = [
-            self._failed_over(nic.name, dst.name) for dst in result.destinations
+            _log(f"Successfully failed over from NIC {nic.name} to NIC {dst.name}")
+            for dst in result.destinations
         ]
+        if result.destinations:
+            # One failover, however many members took its families.
+            self.counters["failovers"] += 1
         track = self.tracking.get(nic.name)
         if track is None:
             return actions
@@ -1540,10 +1544,6 @@ class Engine:
                 track.stranded_logged.add(family)
                 actions.append(_log(COULDNT_MOVE.format(_fam_label(family), nic.name)))
         return actions
-
-    def _failed_over(self, source: str, destination: str) -> Log:
-        self.counters["failovers"] += 1
-        return _log(f"Successfully failed over from NIC {source} to NIC {destination}")
 
     def _failed_back(self, name: str) -> Log:
         self.counters["failbacks"] += 1

@@ -402,8 +402,13 @@ class ProbeInstance:
             probe.target.highest_acked_seq = reply.seq
         # For ipmpstat -p: RTT up to the daemon's handling, NETRTT up to the
         # kernel's receipt (illumos' ACKPROC and ACKRECV times, facts §7.1).
-        net = None if reply.received_at is None else reply.received_at - probe.sent_at
-        self.settled.append(Settled(probe, reply.now - probe.sent_at, net))
+        # The kernel's stamp reaches the loop's clock through the wall clock: a
+        # clock step in between could put it outside [0, RTT]; it never is.
+        rtt_now = max(0.0, reply.now - probe.sent_at)
+        net = None
+        if reply.received_at is not None:
+            net = min(rtt_now, max(0.0, reply.received_at - probe.sent_at))
+        self.settled.append(Settled(probe, rtt_now, net))
         return ReplyVerdict(True, rtt=rtt if usable else None, target=probe.target)
 
     def _ambiguous(self, message: str) -> ReplyVerdict:

@@ -169,8 +169,6 @@ def _describe_request(op: str, args: dict[str, Any]) -> str:
     return op
 
 
-
-
 class Daemon:
     """One engine, one stack, one timer, one control socket."""
 

@@ -1039,8 +1039,10 @@ class LinuxStack:
         except OSError:
             sock.close()
             raise
-        # The kernel's receive time of each reply (ipmpstat -p's NETRTT).
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        # The kernel's receive time of each reply (ipmpstat -p's NETRTT): best
+        # effort, a kernel that refuses it only leaves NETRTT empty.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setblocking(False)
         self._loop.add_reader(sock.fileno(), self._receive, ifname, family, sock)
         self._probe_sockets[key] = (source, sock)
