@@ -1301,10 +1301,13 @@ class Engine:
             if nic is None or nic.offline:
                 continue
             probing = self._probing(nic)
-            for inst in probing:
-                self._retire_dead_targets(inst, now)
-            probing = self._probing(nic)
             if not nic.failed:
+                # facts §2: a dead target is one silent while the NIC is fine;
+                # while it is failed every target looks dead, and the first
+                # replies of a repair would retire those not yet asked again.
+                for inst in probing:
+                    self._retire_dead_targets(inst, now)
+                probing = self._probing(nic)
                 # facts §1.4/§1.6: an instance out of its quiet period with 5
                 # losses fails the NIC if the other family agrees (its own
                 # quiet period only stops it from deciding alone).
@@ -1338,7 +1341,13 @@ class Engine:
         if now < track.repair_not_before:
             return False
         if probing:
-            return any(inst.ack_run() >= NUM_PROBE_REPAIRS for inst in probing)
+            # facts §1.4: 10 answered in a row across the targets, or from the
+            # current target alone (a target that died meanwhile is not
+            # retired while the NIC is failed, see ``_evaluate``).
+            return any(
+                max(inst.ack_run(), inst.current_target_ack_run()) >= NUM_PROBE_REPAIRS
+                for inst in probing
+            )
         # After a probe failure, wait for targets to be found and to answer.
         return not (track.failed_by_probes and self._has_test_address(nic))
 

@@ -429,6 +429,20 @@ class ProbeInstance:
         """Consecutive answered probes, newest first."""
         return len(self._run(ProbeState.ACKED))
 
+    def current_target_ack_run(self) -> int:
+        """Consecutive answers from the target of the newest settled probe (facts §1.4)."""
+        run = 0
+        current: Target | None = None
+        for probe in self._settled():
+            if current is None:
+                current = probe.target
+            if probe.target is not current:
+                continue
+            if probe.state is not ProbeState.ACKED:
+                break
+            run += 1
+        return run
+
     def target_loss_run(self, target: Target) -> int:
         """Consecutive losses of one target (a dead target, not a dead NIC)."""
         run = 0
