@@ -953,6 +953,30 @@ def test_example_31_8_move_interface_to_another_group() -> None:
     assert runner.messages()[-1] == "NIC failure detected on hme0 of group cs-link"
 
 
+def test_example_31_8_in_a_two_member_group_as_the_guide_writes_it() -> None:
+    # "This command removes the hme0 interface from IPMP group test and then
+    # puts the interface in the group cs-link": hme1 stays in "test" on the
+    # same subnet, which the one-group-per-subnet rule warns about.
+    runner = settle(boot("active-active"))
+    output = ifconfig(runner, "hme0 group cs-link")
+    assert output == (
+        "ifconfig: warning: group cs-link: subnet 192.168.85.0/24 of hme0 is also used by "
+        "group test; configure only one IPMP group per subnet"
+    )
+    assert runner.messages()[-1] == output
+    assert ifconfig(runner, "hme0").endswith("\n\tgroupname cs-link")
+    assert ifconfig(runner, "hme1").endswith("\n\tgroupname test")
+    assert [m.name for m in runner.engine.table.members("test")] == ["hme1"]
+    assert [m.name for m in runner.engine.table.members("cs-link")] == ["hme0"]
+    runner.run_for(30)
+    # Each group probes on its own; hme0 alone in cs-link has nowhere to fail over to.
+    runner.apply(lambda h, now: h.set_port_drop("hme0", True, now))
+    wait_failed(runner, "hme0", 30)
+    assert runner.messages()[-1] == "NIC failure detected on hme0 of group cs-link"
+    assert where(runner, "192.168.85.19") == "hme0"
+    assert not failed(runner, "hme1")
+
+
 # ---------------------------------------------------------------------------
 # Group failures; /etc/default/mpathd
 
@@ -1374,13 +1398,18 @@ def test_planning_same_media_type() -> None:
     assert "media" in message
 
 
-def test_planning_one_group_per_subnet() -> None:
+def test_planning_one_group_per_subnet_is_a_warning() -> None:
+    # "you must configure only one IPMP group per subnet", yet the guide's
+    # own Example 31-8 moves hme0 out of a two-member group: a warning,
+    # printed and logged, not a refusal (the other rules stay refusals).
     runner = settle(boot_text(PLANNING_HOST))
-    message = refused(runner, "ce0 group other")
-    assert "192.168.85.0/24" in message
-    # Example 31-8 with hme1 still in "test" on the same subnet is the same case.
-    active = settle(boot("active-active"))
-    refused(active, "hme0 group cs-link")
+    warning = (
+        "ifconfig: warning: group other: subnet 192.168.85.0/24 of ce0 is also used by "
+        "group test; configure only one IPMP group per subnet"
+    )
+    assert ifconfig(runner, "ce0 group other") == warning
+    assert runner.messages()[-1] == warning
+    assert [m.name for m in runner.engine.table.members("other")] == ["ce0"]
 
 
 def test_planning_streams_modules_modlist_and_modinsert() -> None:

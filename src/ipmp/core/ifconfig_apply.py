@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ipmp.core.actions import LOG_ERR, Log
+from ipmp.core.actions import LOG_ERR, LOG_WARNING, Log
 from ipmp.core.errors import IpmpError
 from ipmp.core.failover import (
     choose_destination,
@@ -454,7 +454,11 @@ class _Applier:
         nic.inactive = nic.standby and not any(li.is_data and li.up for li in nic.addresses())
 
     def check_planning_rules(self, nic: Nic, group: str) -> None:
-        """The guide's planning rules (How to Plan for an IPMP Group)."""
+        """The guide's planning rules (How to Plan for an IPMP Group).
+
+        Media, MAC, VLAN and STREAMS modules are refused; a subnet another
+        group uses is warned about (printed and logged) and allowed.
+        """
         members = [m for m in self.table.members(group) if m is not nic and m.present]
         for member in members:
             if member.media != nic.media:
@@ -492,10 +496,16 @@ class _Applier:
                 if li.unspecified or li.link_local or li.placeholder:
                     continue
                 if li.network() in mine:
-                    raise _error(
-                        f"group {group}: subnet {li.network()} of {nic.name} is already used by "
-                        f"group {other.group}; configure only one IPMP group per subnet"
+                    # A warning, not a refusal: the guide's own Example 31-8
+                    # moves hme0 out of a two-member group into "cs-link".
+                    message = (
+                        f"ifconfig: warning: group {group}: subnet {li.network()} of "
+                        f"{nic.name} is also used by group {other.group}; configure only "
+                        "one IPMP group per subnet"
                     )
+                    self.result.output.append(message)
+                    self.result.logs.append(Log(LOG_WARNING, message))
+                    return
 
     # -- STREAMS modules -----------------------------------------------------
 
