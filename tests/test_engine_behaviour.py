@@ -3,7 +3,11 @@ missing NICs, VLANs, untracked interfaces (guide chapters 30 and 31)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ipmp.core.probing import TargetState
+from ipmp.sim.examples import example_path
+from ipmp.sim.runner import VirtualRunner
 from simtools import RecordingHost, boot, boot_text, logged, settle, where
 
 HOSTS_ONLY = """
@@ -540,3 +544,19 @@ def test_a_target_that_dies_while_the_nic_is_failed_does_not_stop_the_repair() -
     inst = runner.engine.probes[("hme0", "inet")]
     states = {t.address: t.state for t in inst.targets}
     assert states == {"192.168.85.1": TargetState.DEAD, "192.168.85.2": TargetState.ACTIVE}
+
+
+def test_runner_on_a_root_reads_an_edited_file_when_a_nic_appears(tmp_path: Path) -> None:
+    # The virtual-time runner (and ``ipmp ifconfig --sim --root``) reads the
+    # hostname files under its root when a NIC appears, as the daemon does.
+    runner = VirtualRunner.from_root(example_path("missing-at-boot"), tmp_path)
+    runner.run_for(45)
+    path = tmp_path / "etc" / "hostname.hme0"
+    path.write_text(
+        path.read_text(encoding="utf-8") + "addif 192.168.85.40 netmask + broadcast + up\n",
+        encoding="utf-8",
+    )
+    runner.apply(lambda host, now: host.plug("hme0", now))
+    assert runner.run_until_true(lambda: not runner.engine.table.nics["hme0"].failed, 180)
+    assert where(runner, "192.168.85.40") == "hme0:2"
+    assert where(runner, "192.168.85.19") == "hme0"

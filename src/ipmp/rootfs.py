@@ -69,18 +69,41 @@ def read_root(root: Path) -> RootConfig:
     etc = root / "etc"
     if etc.is_dir():
         for path in sorted(etc.iterdir()):
-            if not path.is_file() or not path.name.startswith(("hostname.", "hostname6.")):
-                continue
-            try:
-                files.append(load_hostname_file(path.read_text(encoding="utf-8"), path.name))
-            except IpmpError as err:
-                messages.append(Log(3, err.message))
-            except UnicodeDecodeError:
-                messages.append(Log(3, f"{path.name}: not UTF-8 text; skipped"))
+            if path.is_file() and path.name.startswith(("hostname.", "hostname6.")):
+                _load(path, files, messages)
     config = RootConfig(mpathd, files, messages=messages)
     config.netmasks = _read_netmasks(root)
     config.hosts = _read_hosts(root)
     return config
+
+
+def read_hostname_files(root: Path, ifname: str) -> tuple[list[HostnameFile], list[str]]:
+    """The hostname files of one interface as they read now, for a NIC attached at run time.
+
+    guide (Attaching NICs): "If an /etc/hostname.interface file already exists
+    when the interface is attached, then RCM automatically configures the
+    interface according to the contents of this file."  A file that does not
+    parse is skipped with the same one-line message as at boot.
+    """
+    files: list[HostnameFile] = []
+    messages: list[Log] = []
+    for prefix in ("hostname.", "hostname6."):
+        path = root / "etc" / f"{prefix}{ifname}"
+        if path.is_file():
+            _load(path, files, messages)
+    return files, [log.message for log in messages]
+
+
+def _load(path: Path, files: list[HostnameFile], messages: list[Log]) -> None:
+    """Parse one hostname file into ``files``, or say in ``messages`` why it is skipped."""
+    try:
+        files.append(load_hostname_file(path.read_text(encoding="utf-8"), path.name))
+    except IpmpError as err:
+        messages.append(Log(3, err.message))
+    except UnicodeDecodeError:
+        messages.append(Log(3, f"{path.name}: not UTF-8 text; skipped"))
+    except OSError as err:
+        messages.append(Log(3, f"{path.name}: cannot be read ({err.strerror}); skipped"))
 
 
 def _lines(path: Path) -> list[list[str]]:

@@ -93,12 +93,22 @@ class ApplyContext:
     classful default); ``resolve_host`` looks a host name up in the hosts file.
     ``reattach`` is set while a NIC that came back is configured from its
     hostname file: its data addresses already live on a sibling, so they are
-    left there for failback instead of being created twice.
+    left there for failback instead of being created twice.  ``reserved``
+    holds the units (NIC, family, unit) the file gave such addresses, kept
+    free for their failback while the rest of the file is applied.
     """
 
     netmask_for: Callable[[str], int | None] = _no_netmask
     resolve_host: Callable[[str], str | None] = _no_host
     reattach: bool = False
+    reserved: set[tuple[str, Family, int]] = field(default_factory=set)
+
+    def free_unit(self, name: str, inst: Instance) -> int:
+        """The lowest free logical unit of ``name``'s ``inst``, skipping reserved ones."""
+        unit = 1
+        while unit in inst.units or (name, inst.family, unit) in self.reserved:
+            unit += 1
+        return unit
 
 
 @dataclass
@@ -244,9 +254,14 @@ class _Applier:
         elif isinstance(op, SetAddress):
             address, prefixlen = self.resolve(op.address, op.prefixlen)
             li = self.current()
-            if self.skip_reattached(address):
+            elsewhere = self.reattached_elsewhere(address)
+            if elsewhere is not None:
                 if li.unit == 0 and li.unspecified:
                     li.placeholder, li.flags = True, IFF_NOFAILOVER
+                elif li.unspecified and li.unit > 0:
+                    del self.instance().units[li.unit]
+                if li.unit >= 0:
+                    self.reserve(elsewhere, li.unit)
                 self.unit = -1
                 return
             self.set_address(li, address, prefixlen)
@@ -287,12 +302,22 @@ class _Applier:
         else:  # pragma: no cover - the grammar yields no other op
             raise _error(f"unsupported operation {op!r}")
 
-    def skip_reattached(self, address: str) -> bool:
+    def reattached_elsewhere(self, address: str) -> LogicalInterface | None:
         """While reattaching, a data address already living elsewhere stays there."""
         if not self.ctx.reattach:
-            return False
+            return None
         where = self.table.find_address(self.family, address)
-        return where is not None and where[1].home == self.nic_name
+        if where is None or where[1].home != self.nic_name:
+            return None
+        return where[1]
+
+    def reserve(self, elsewhere: LogicalInterface, unit: int) -> None:
+        """The file puts ``elsewhere`` on ``unit``: failback brings it there."""
+        elsewhere.home_unit = unit
+        self.ctx.reserved.add((self.nic_name, self.family, unit))
+
+    def free_unit(self, inst: Instance) -> int:
+        return self.ctx.free_unit(self.nic_name, inst)
 
     def plumb(self) -> None:
         nic = self.nic
@@ -351,10 +376,12 @@ class _Applier:
             )
         address, prefixlen = self.resolve(op.address, op.prefixlen)
         inst = self.instance()
-        if self.skip_reattached(address):
+        elsewhere = self.reattached_elsewhere(address)
+        if elsewhere is not None:
+            self.reserve(elsewhere, self.free_unit(inst))
             self.unit = -1
             return
-        unit = inst.free_unit()
+        unit = self.free_unit(inst)
         li = self.new_logical(unit, UNSPECIFIED[self.family])
         self.set_address(li, address, prefixlen)
         inst.units[unit] = li

@@ -42,7 +42,7 @@ from ipmp.daemon.logsink import emit, make_logger
 from ipmp.daemon.simcontrol import apply_sim_command
 from ipmp.daemon.statefile import read_json, write_json
 from ipmp.driver import Driver
-from ipmp.rootfs import read_mpathd, read_root
+from ipmp.rootfs import read_hostname_files, read_mpathd, read_root
 from ipmp.sim.host import SimHost
 from ipmp.sim.topology import load_topology, write_etc
 from ipmp.stack import Stack
@@ -160,7 +160,14 @@ class Daemon:
             netmask_for=self.config.netmask_for,
             resolve_host=self.config.resolve_host,
         )
-        self.driver = Driver(self.engine, stack, on_log=self._log, persist=self._persist)
+        self.driver = Driver(
+            self.engine,
+            stack,
+            on_log=self._log,
+            persist=self._persist,
+            # A NIC attached at run time gets its files as they read now.
+            read_files=lambda ifname: read_hostname_files(self.root, ifname),
+        )
         self.subscribers: list[Subscription] = []
         self._timer: asyncio.TimerHandle | None = None
         self._poked = False
