@@ -560,3 +560,16 @@ def test_runner_on_a_root_reads_an_edited_file_when_a_nic_appears(tmp_path: Path
     assert runner.run_until_true(lambda: not runner.engine.table.nics["hme0"].failed, 180)
     assert where(runner, "192.168.85.40") == "hme0:2"
     assert where(runner, "192.168.85.19") == "hme0"
+
+
+def test_without_a_file_reader_an_attached_nic_gets_the_files_read_at_boot() -> None:
+    runner = boot("missing-at-boot")
+    runner.driver.read_files = None  # a driver built without one
+    runner.run_for(45)
+    runner.apply(lambda host, now: host.plug("hme0", now))
+    assert (
+        "hme0: hostname files not read (no configuration files to read here); using those of boot"
+    ) in runner.messages()
+    assert runner.run_until_true(lambda: not runner.engine.table.nics["hme0"].failed, 180)
+    assert where(runner, "192.168.85.19") == "hme0"
+    assert where(runner, "192.168.85.21") == "hme0:1"
