@@ -487,7 +487,10 @@ class HeldConnections:
                     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                     sock.settimeout(5)
                     sock.connect(str(path))
-                    sock.sendall(ping_line(n))
+                    # A refused connection is answered and closed at once: the
+                    # ping may then meet a closed socket, the answer is read anyway.
+                    with suppress(BrokenPipeError, ConnectionResetError):
+                        sock.sendall(ping_line(n))
                     os.write(results_w, read_line(sock))
                     held.append(sock)
                 os.close(results_w)

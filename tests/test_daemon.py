@@ -301,6 +301,35 @@ def test_offline_online_and_dr_through_the_socket(
     )
 
 
+def test_a_nic_that_appears_is_configured_from_its_file_as_edited(
+    tmp_path: Path, daemons: list[RunningDaemon]
+) -> None:
+    # guide (Attaching NICs): the interface "receives the same configuration
+    # that it would have received after system boot" -- from the file as it
+    # reads when the NIC appears, edited after the daemon started.
+    daemon = RunningDaemon(tmp_path, EXAMPLES / "missing-at-boot.toml").start()
+    daemons.append(daemon)
+    path = tmp_path / "etc" / "hostname.hme0"
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + "removeif 192.168.85.99\naddif 192.168.85.40 netmask + broadcast + up\n",
+        encoding="utf-8",
+    )
+    daemon.request("sim", command=["plug", "hme0"])
+    kernel = {(name, address) for name, _f, _u, address, _up in daemon.kernel()}
+    assert ("hme0", "192.168.85.40") in kernel and ("hme0", "192.168.85.21") in kernel
+    refusal = "hostname.hme0 line 3: ifconfig: removeif 192.168.85.99: no such address on hme0"
+    wait_for(lambda: refusal in daemon.log(), 5, "the refused line logged")
+    wait_for(
+        lambda: (
+            {r["address"]: r["inbound"] for r in daemon.snapshot()["addresses"]}["192.168.85.19"]
+            == "hme0"
+        ),
+        60,
+        "hme0's address failed back",
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -123,32 +123,72 @@ def read_root(root: Path) -> RootConfig:
     etc = root / "etc"
     if etc.is_dir():
         for path in sorted(etc.iterdir()):
-            if not path.name.startswith(("hostname.", "hostname6.")):
-                continue
-            try:
-                data = read_config_bytes(path)
-            except IpmpError as err:
-                messages.append(Log(3, err.message))
-                unusable.add(path.name)
-                continue
-            if data is None:
-                continue  # gone since the directory was listed
-            # One read gives both the digest a restart compares (what was
-            # applied) and the text (newlines as read_text would give them).
-            digests[path.name] = hashlib.sha256(data).hexdigest()
-            try:
-                text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-                files.append(load_hostname_file(text, path.name))
-            except IpmpError as err:
-                messages.append(Log(3, err.message))
-                unusable.add(path.name)
-            except UnicodeDecodeError:
-                messages.append(Log(3, f"{path.name}: not UTF-8 text; skipped"))
-                unusable.add(path.name)
+            if path.name.startswith(("hostname.", "hostname6.")):
+                _load(path, files, messages, digests, unusable)
     config = RootConfig(mpathd, files, messages=messages, digests=digests, unusable=unusable)
     config.netmasks = _read_netmasks(root, messages)
     config.hosts = _read_hosts(root, messages)
     return config
+
+
+def read_hostname_files(
+    root: Path, ifname: str, digests: dict[str, str] | None = None
+) -> tuple[list[HostnameFile], list[str]]:
+    """The hostname files of one interface as they read now, for a NIC attached at run time.
+
+    guide (Attaching NICs): "If an /etc/hostname.interface file already exists
+    when the interface is attached, then RCM automatically configures the
+    interface according to the contents of this file."  A file that does not
+    parse is skipped with the same one-line message as at boot.  ``digests``
+    (the daemon's record of what it applied, for a restart) is brought up to
+    date for this interface's files.
+    """
+    files: list[HostnameFile] = []
+    messages: list[Log] = []
+    seen: dict[str, str] = {}
+    for prefix in ("hostname.", "hostname6."):
+        name = f"{prefix}{ifname}"
+        _load(root / "etc" / name, files, messages, seen, set())
+        if digests is not None:
+            digests.pop(name, None)
+    if digests is not None:
+        digests.update(seen)
+    return files, [log.message for log in messages]
+
+
+def _load(
+    path: Path,
+    files: list[HostnameFile],
+    messages: list[Log],
+    digests: dict[str, str],
+    unusable: set[str],
+) -> None:
+    """Parse one hostname file into ``files``, or say in ``messages`` why it is skipped.
+
+    A missing file is no message; the digest (of the bytes as read, for a
+    restart to compare) goes into ``digests``, the name of a file that exists
+    but cannot be used into ``unusable``.
+    """
+    try:
+        data = read_config_bytes(path)
+    except IpmpError as err:
+        messages.append(Log(3, err.message))
+        unusable.add(path.name)
+        return
+    if data is None:
+        return
+    # One read gives both the digest a restart compares (what was applied)
+    # and the text (newlines as read_text would give them).
+    digests[path.name] = hashlib.sha256(data).hexdigest()
+    try:
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        files.append(load_hostname_file(text, path.name))
+    except IpmpError as err:
+        messages.append(Log(3, err.message))
+        unusable.add(path.name)
+    except UnicodeDecodeError:
+        messages.append(Log(3, f"{path.name}: not UTF-8 text; skipped"))
+        unusable.add(path.name)
 
 
 def _lines(path: Path, messages: list[Log]) -> list[list[str]]:

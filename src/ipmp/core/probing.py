@@ -448,13 +448,22 @@ class ProbeInstance:
         """Consecutive answered probes, newest first."""
         return len(self._run(ProbeState.ACKED))
 
+    def current_target_ack_run(self) -> int:
+        """Consecutive answers from the target of the newest settled probe (facts §1.4)."""
+        newest = next(self._settled(), None)
+        return 0 if newest is None else self._target_run(newest.target, ProbeState.ACKED)
+
     def target_loss_run(self, target: Target) -> int:
         """Consecutive losses of one target (a dead target, not a dead NIC)."""
+        return self._target_run(target, ProbeState.LOST)
+
+    def _target_run(self, target: Target, state: ProbeState) -> int:
+        """The newest settled probes of ``target`` that are all in ``state``."""
         run = 0
         for probe in self._settled():
             if probe.target is not target:
                 continue
-            if probe.state is not ProbeState.LOST:
+            if probe.state is not state:
                 break
             run += 1
         return run

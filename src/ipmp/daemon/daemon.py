@@ -38,6 +38,7 @@ from ipmp.core.actions import (
 from ipmp.core.engine import Engine
 from ipmp.core.errors import IpmpError
 from ipmp.core.events import Event
+from ipmp.core.hostname_files import HostnameFile
 from ipmp.core.ifconfig_grammar import ModList, parse_ifconfig
 from ipmp.core.model import HostTable
 from ipmp.core.persist import changed_nics, saved_file_digests, table_from_state
@@ -56,7 +57,7 @@ from ipmp.daemon.statefile import (
     written_this_boot,
 )
 from ipmp.driver import Driver
-from ipmp.rootfs import read_mpathd, read_root
+from ipmp.rootfs import read_hostname_files, read_mpathd, read_root
 from ipmp.sim.host import SimHost
 from ipmp.sim.topology import load_topology, write_etc
 from ipmp.stack import Stack
@@ -206,7 +207,14 @@ class Daemon:
             netmask_for=self.config.netmask_for,
             resolve_host=self.config.resolve_host,
         )
-        self.driver = Driver(self.engine, stack, on_log=self._log, persist=self._persist)
+        self.driver = Driver(
+            self.engine,
+            stack,
+            on_log=self._log,
+            persist=self._persist,
+            # A NIC attached at run time gets its files as they read now.
+            read_files=self._read_hostname_files,
+        )
         self.subscribers: list[Subscription] = []
         self._timer: asyncio.TimerHandle | None = None
         self._poked = False
@@ -476,6 +484,12 @@ class Daemon:
         assert self._loop is not None
         self.reload(self._loop.time())
         self._after_step()
+
+    def _read_hostname_files(self, ifname: str) -> tuple[list[HostnameFile], list[str]]:
+        """A NIC attached at run time: its files as they read now (and their digests
+        recorded, so that the next restart compares with what was applied last)."""
+        digests = self.config.digests if self.config is not None else None
+        return read_hostname_files(self.root, ifname, digests)
 
     def _unsubscribe(self, sub: Subscription) -> None:
         """A stream ended (the client left): forget it now, not at the next record."""

@@ -49,6 +49,7 @@ from ipmp.core.actions import (
     MoveAddress,
     PlumbInterface,
     PrepareInterface,
+    ReadHostnameFiles,
     ReleaseInterface,
     RemoveAddress,
     SendProbe,
@@ -230,8 +231,8 @@ class LinuxStack:
         return list(self._inventory)
 
     def execute(self, action: Action, now: float) -> list[Event]:
-        if isinstance(action, Log):
-            raise ValueError("Log actions belong to the daemon, not to the stack")
+        if isinstance(action, Log | ReadHostnameFiles):
+            raise ValueError(f"{type(action).__name__} belongs to the daemon, not the stack")
         if isinstance(action, SendProbe):
             return [self._send_probe(action, now)]
         if isinstance(action, SetLinkMtu):
