@@ -481,15 +481,9 @@ class Engine:
             else:
                 missing[file.family].append(file)
         for family in FAMILIES:
-            if not missing[family]:
-                continue
-            parts = [self._host_missing(file, now, actions) for file in missing[family]]
-            actions.append(
-                _log(
-                    f"moving addresses from failed {_fam_label(family)} interfaces:"
-                    + "".join(parts)
-                )
-            )
+            if missing[family]:
+                parts = [self._host_missing(file, now, actions) for file in missing[family]]
+                actions.append(_moving_line(family, parts))
         actions += self._sync(now) + self._enforce(now)
         self._arm_scan(now)
         return _members_first(actions)
@@ -987,21 +981,14 @@ class Engine:
         return IfconfigOutcome("\n".join(result.output), actions)
 
     def _apply_file(self, file: HostnameFile, now: float) -> list[Action]:
+        """Apply a present NIC's file line by line, each with its kernel actions."""
         actions: list[Action] = []
-        nic = self.table.nics[file.ifname]
-        if file.family not in nic.instances:
-            plumb = IfconfigCommand(file.ifname, False, file.family, (Plumb(),))
-            try:
-                actions += self._apply(plumb, now, reattach=True).actions
-            except IpmpError as err:
-                return [_log(f"{_file_name(file)}: {err.message}")]
-        for number, command in enumerate(file.commands):
-            try:
-                actions += self._apply(command, now, reattach=True).actions
-            except IpmpError as err:
-                # The boot scripts carry on with the next line (and interface).
-                actions.append(_log(f"{_file_name(file)}{_line_of(file, number)}: {err.message}"))
-        return actions
+
+        def one(command: IfconfigCommand) -> None:
+            nonlocal actions
+            actions += self._apply(command, now, reattach=True).actions
+
+        return _each_line(file, self.table.nics[file.ifname], one, actions)
 
     def _configure_afresh(self, names: Collection[str], now: float) -> list[Action]:
         """Configure NICs ``names`` from their hostname files, in the table only.
@@ -1014,38 +1001,27 @@ class Engine:
         chosen = [f for f in self.files.values() if f.ifname in names]
         actions: list[Action] = []
         missing: dict[Family, list[str]] = {"inet": [], "inet6": []}
+
+        def one(command: IfconfigCommand) -> None:
+            result = apply_ifconfig(self.table, command, self.apply_context)
+            self.table = result.table
+            actions.extend(result.logs)
+
         for file in sorted(chosen, key=lambda f: (FAMILIES.index(f.family), f.ifname)):
             nic = self.table.nics.get(file.ifname)
             if nic is None or not nic.present:
                 scratch: list[Action] = []
                 missing[file.family].append(self._host_missing(file, now, scratch))
-                actions += [a for a in scratch if isinstance(a, Log)]  # the rest: reconcile
+                actions.extend(a for a in scratch if isinstance(a, Log))  # the rest: reconcile
                 continue
-            commands = list(file.commands)
-            if file.family not in nic.instances:
-                commands.insert(0, IfconfigCommand(file.ifname, False, file.family, (Plumb(),)))
-            skipped = len(commands) - len(file.commands)
             self.apply_context.reattach = True
             try:
-                for number, command in enumerate(commands):
-                    try:
-                        result = apply_ifconfig(self.table, command, self.apply_context)
-                    except IpmpError as err:
-                        where = _line_of(file, number - skipped) if number >= skipped else ""
-                        actions.append(_log(f"{_file_name(file)}{where}: {err.message}"))
-                        continue
-                    self.table = result.table
-                    actions += result.logs
+                _each_line(file, nic, one, actions)
             finally:
                 self.apply_context.reattach = False
         for family in FAMILIES:
             if missing[family]:
-                actions.append(
-                    _log(
-                        f"moving addresses from failed {_fam_label(family)} interfaces:"
-                        + "".join(missing[family])
-                    )
-                )
+                actions.append(_moving_line(family, missing[family]))
         return actions
 
     def _host_missing(self, file: HostnameFile, now: float, actions: list[Action]) -> str:
@@ -1897,6 +1873,35 @@ def select_test_address(nic: Nic, family: Family) -> LogicalInterface | None:
             return li
         chosen = li
     return chosen
+
+
+def _each_line(
+    file: HostnameFile,
+    nic: Nic,
+    apply: Callable[[IfconfigCommand], None],
+    actions: list[Action],
+) -> list[Action]:
+    """Apply ``file`` to ``nic`` as the boot scripts do: plumb its family first if
+    needed (a plumb that fails ends the file), then each line, a refused line
+    logged with its number and the next one applied."""
+    if file.family not in nic.instances:
+        try:
+            apply(IfconfigCommand(file.ifname, False, file.family, (Plumb(),)))
+        except IpmpError as err:
+            actions.append(_log(f"{_file_name(file)}: {err.message}"))
+            return actions
+    for number, command in enumerate(file.commands):
+        try:
+            apply(command)
+        except IpmpError as err:
+            # The boot scripts carry on with the next line (and interface).
+            actions.append(_log(f"{_file_name(file)}{_line_of(file, number)}: {err.message}"))
+    return actions
+
+
+def _moving_line(family: Family, parts: Sequence[str]) -> Log:
+    """The boot scripts' line for the data addresses of missing interfaces."""
+    return _log(f"moving addresses from failed {_fam_label(family)} interfaces:" + "".join(parts))
 
 
 def _line_of(file: HostnameFile, number: int) -> str:
