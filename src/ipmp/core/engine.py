@@ -67,7 +67,6 @@ from ipmp.core.events import (
 from ipmp.core.failover import (
     Failover,
     choose_destinations,
-    data_families,
     fail_back,
     fail_over,
     homed_at,
@@ -773,7 +772,7 @@ class Engine:
         plan = choose_destinations(self.table, nic, "normal") if nic.group else {}
         # Each family on its own, as a failure moves them (guide: "as if the NIC
         # being detached had failed"); one with nowhere to go refuses the detach.
-        stranded = _stranded(plan) if nic.group else sorted(data_families(nic), key=FAMILIES.index)
+        stranded = _stranded(plan)
         if stranded and not force:
             raise IpmpError(
                 f"dr detach: {name}: holds the only functioning interfaces of group "
