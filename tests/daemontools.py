@@ -10,9 +10,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from ipmp.client import ControlClient
 from ipmp.core.errors import IpmpError
@@ -41,6 +43,15 @@ def started_in_process(root: Path, topology: Path = ACTIVE_ACTIVE) -> Daemon:
     d._loop = loop
     d._start_engine(loop.time())
     return d
+
+
+@pytest.fixture(name="daemon")
+def inprocess_daemon(tmp_path: Path) -> Iterator[Daemon]:
+    """Fixture ``daemon``: ``started_in_process`` on the test's ``tmp_path``."""
+    d = started_in_process(tmp_path)
+    yield d
+    assert d._loop is not None
+    d._loop.close()
 
 
 class RunningDaemon:

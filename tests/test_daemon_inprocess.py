@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from daemontools import started_in_process
+from daemontools import inprocess_daemon  # noqa: F401 (the ``daemon`` fixture)
 from ipmp.core.actions import Action, UnplumbInterface
 from ipmp.core.errors import IpmpError
 from ipmp.core.events import ActionFailed, Event
@@ -17,14 +16,6 @@ from ipmp.daemon.daemon import Daemon
 EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "ipmp" / "examples"
 ROOT = Peer(pid=1, uid=0, gid=0, privileged=True)
 NOBODY = Peer(pid=2, uid=65534, gid=65534, privileged=False)
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    d = started_in_process(tmp_path)
-    yield d
-    assert d._loop is not None
-    d._loop.close()
 
 
 def request(d: Daemon, op: str, peer: Peer = ROOT, **args: object) -> object:

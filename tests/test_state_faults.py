@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import ipmp.daemon.daemon as daemon_module
-from daemontools import started_in_process
+from daemontools import inprocess_daemon  # noqa: F401 (the ``daemon`` fixture)
 from ipmp.core.errors import IpmpError
 from ipmp.daemon.control import Peer, Request
 from ipmp.daemon.daemon import Daemon, sim_world_path, state_path
@@ -44,14 +44,6 @@ class Disk:
             real(target, data, durable)
 
         monkeypatch.setattr(daemon_module, "write_json", write)
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    d = started_in_process(tmp_path)
-    yield d
-    assert d._loop is not None
-    d._loop.close()
 
 
 @pytest.fixture
