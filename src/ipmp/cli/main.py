@@ -91,7 +91,8 @@ commands:
                                a real lab in network namespaces (root): see ipmp lab --help
   sim CMD ...                  faults on the daemon's simulated host: link IF up|down,
                                loss IF PERCENT, drop IF on|off, target ADDR up|down,
-                               rtt ADDR MS, unplug IF, plug IF"""
+                               rtt ADDR MS, unplug IF, plug IF,
+                               addr add IF ADDR/LEN | addr del IF ADDR (another program)"""
 
 
 def _client(root: Path) -> ControlClient:
