@@ -551,9 +551,10 @@ class LinuxStack:
             else:
                 record = self._configured.get((foreign.family, foreign.address))
                 prefixlen = record.prefixlen if record is not None else foreign.prefixlen
-                if record is not None and not _link_local(record.family, record.address):
+                if record is not None:
                     # Gone from the kernel: a later move or removal must not
-                    # delete it again (nor a copy someone puts back meanwhile).
+                    # delete it again (nor a copy someone puts back meanwhile),
+                    # and its coming back is news.
                     del self._configured[(foreign.family, foreign.address)]
                     if record.test_route:
                         await self._drop_test_route(record, self._links[ifname].index)
