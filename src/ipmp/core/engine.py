@@ -1582,6 +1582,14 @@ class Engine:
             ]
             actions += reconcile(before, self.table) + self._sync(now)
             return actions + self._evaluate(now, {nic.name})
+        if mine is not None and nic is not None and not mine.up:
+            return [
+                _log(
+                    f"Address {what} was added by another program; in.mpathd has "
+                    f"{_unit_name(nic.name, mine.unit)} down and leaves that copy alone",
+                    LOG_WARNING,
+                )
+            ]
         if mine is not None or nic is None or not nic.instances or key in self.foreign_logged:
             return []
         self.foreign_logged.add(key)

@@ -643,17 +643,22 @@ class LinuxStack:
                 # A failover queues its moves (each followed by its announcement)
                 # together: carry the moves out as one batch, then announce.
                 moves, announces = [action], []
+                chores: list[_Chore] = []
                 while not self._queue.empty():
                     following = self._queue.get_nowait()
                     if isinstance(following, MoveAddress):
                         moves.append(following)
                     elif isinstance(following, AnnounceAddress):
                         announces.append(following)
+                    elif isinstance(following, _Chore):
+                        chores.append(following)  # after the batch: it judges its echoes
                     else:
                         held = following
                         break
                 for outcome in await self._move_all(moves, announces):
                     self._report(outcome)
+                for chore in chores:
+                    self._queue.put_nowait(chore)
                 continue
             now = self._loop.time()
             try:
@@ -788,12 +793,13 @@ class LinuxStack:
         if self._batcher is None:
             self._batcher = AddressBatcher()
         now = self._loop.time()
-        for _, c in changes:
-            self._own.expect(c.add, c.family, c.address, c.index, now)
+        own = [(c.add, c.family, _canonical(c.address), c.index) for _, c in changes]
+        for key in own:
+            self._own.expect(*key, now)
         codes = await self._batcher.run([change for _, change in changes])
-        for (_, c), code in zip(changes, codes, strict=True):
+        for key, code in zip(own, codes, strict=True):
             if code:
-                self._own.withdraw(c.add, c.family, c.address, c.index)
+                self._own.withdraw(*key)
         return codes
 
     async def _carry_out(self, action: Action) -> Event | None:
