@@ -47,7 +47,7 @@ FRA_PRIORITY = 6
 FRA_TABLE = 15
 IFF_UP = 0x1
 
-EXPECT_TTL = 5.0
+EXPECT_TTL = 30.0
 """Seconds an announced own change waits for its echo before it is forgotten."""
 
 _HEADER = struct.Struct("=IHHII")  # struct nlmsghdr
@@ -251,40 +251,53 @@ class Window:
 
 
 class AddressWatcher:
-    """The raw socket: calls ``changed(changes)`` from the event loop.
+    """The raw socket: calls ``arrived()`` from the event loop when something came.
 
-    ``drain()`` reads whatever is queued at once: the stack judges only after
-    draining, so that the echoes of the changes it has just made are in.
+    It only buffers what it reads: the stack parses it with ``take()`` in the
+    worker's turn, after the work queued before it.  A mass failover echoes
+    thousands of messages, and decoding them while the moves wait for their
+    acknowledgements would slow the moves down.
     """
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, changed: Callable[[list[Change]], None]
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, arrived: Callable[[], None]) -> None:
         self._loop = loop
-        self._changed = changed
+        self._arrived = arrived
+        self._buffered: list[bytes] = []
+        self._overrun = False
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
         self._sock.setblocking(False)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
         self._sock.bind(
             (0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_RULE)
         )
-        loop.add_reader(self._sock.fileno(), self.drain)
+        loop.add_reader(self._sock.fileno(), self._readable)
 
-    def drain(self) -> None:
-        changes: list[Change] = []
+    def _readable(self) -> None:
+        if self._read():
+            self._arrived()
+
+    def _read(self) -> bool:
+        before = len(self._buffered), self._overrun
         while True:
             try:
-                data = self._sock.recv(1 << 16)
+                self._buffered.append(self._sock.recv(1 << 16))
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as err:
                 if err.errno == errno.ENOBUFS:
-                    changes.append(Overrun())
+                    self._overrun = True  # changes were lost
                     continue
                 break
+        return (len(self._buffered), self._overrun) != before
+
+    def take(self) -> list[Change]:
+        """Everything that came, the socket drained first: the echoes of acknowledged work too."""
+        self._read()
+        changes: list[Change] = [Overrun()] if self._overrun else []
+        for data in self._buffered:
             changes += parse(data)
-        if changes:
-            self._changed(changes)
+        self._buffered, self._overrun = [], False
+        return changes
 
     def close(self) -> None:
         self._loop.remove_reader(self._sock.fileno())

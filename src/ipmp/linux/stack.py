@@ -199,7 +199,7 @@ class LinuxStack:
         self._batcher = AddressBatcher()  # ready before the first failover needs it
         self._queue: asyncio.Queue[Action | _Chore] = asyncio.Queue()
         # Before the dumps: a change made meanwhile is seen, not lost between them.
-        self._watcher = AddressWatcher(self._loop, self._other_writers)
+        self._watcher = AddressWatcher(self._loop, self._queue_judge)
         now = self._loop.time()
         async for msg in await self._ipr.link("dump"):
             link = self._link_of(msg)
@@ -208,6 +208,7 @@ class LinuxStack:
                 self._admin[link.index] = link.admin_up
                 self._inventory.append(self._appeared(link, now))
         self._inventory.append(await self._found_addresses(now))
+        self._absorb(self._watcher.take())
         self._window.latest.clear()  # the dump says all that happened before it
         await self._sweep_rules(report=False)  # stale test rules of an earlier run
         self._inventory.append(RoutesChanged(now, await self._routes()))
@@ -476,10 +477,15 @@ class LinuxStack:
 
     # ------------------------------------------------------------ other writers
 
-    def _other_writers(self, changes: list[Change]) -> None:
+    def _queue_judge(self) -> None:
+        if not self._judge_queued:
+            self._judge_queued = True
+            self._queue.put_nowait(_Chore(self._judge))
+
+    def _absorb(self, changes: list[Change]) -> None:
         """Changes from the address watcher: claim our own, keep the rest for judgement."""
         now = self._loop.time()
-        judge = sweep = False
+        sweep = False
         for change in changes:
             if isinstance(change, LinkState):
                 if change.gone:
@@ -494,14 +500,10 @@ class LinuxStack:
                     self._window.latest.pop((change.family, change.address, change.index), None)
                 else:
                     self._window.note(change)
-                    judge = True
             elif isinstance(change, RuleEvent):
                 sweep = sweep or change.priority == TEST_RULE_PRIORITY
             elif isinstance(change, Overrun):
-                self._rescan_addresses = judge = sweep = True
-        if judge and not self._judge_queued:
-            self._judge_queued = True
-            self._queue.put_nowait(_Chore(self._judge))
+                self._rescan_addresses = sweep = True
         if sweep:
             self._queue_sweep()
 
@@ -525,9 +527,11 @@ class LinuxStack:
         The worker runs this in its turn: every change the stack made before
         has been acknowledged, so its echo is already in the watcher's socket.
         """
-        if self._watcher is not None:
-            self._watcher.drain()
         self._judge_queued = False
+        if self._watcher is not None:
+            self._absorb(self._watcher.take())
+        if not self._window.latest and not self._rescan_addresses:
+            return  # only our own echoes
         held = self._held()
         if self._rescan_addresses:
             self._rescan_addresses = False
