@@ -15,6 +15,7 @@ from ipmp.linux.addr_watch import (
     OwnChanges,
     RuleEvent,
     Window,
+    _judged,
     parse,
 )
 
@@ -113,3 +114,9 @@ def test_judge_takes_the_latest_change_and_spares_a_down_link() -> None:
     # IPv6 addresses leave with "ip link set down": the kernel's doing.
     window.note(AddressEvent(False, "inet6", 3, "2001:db8::19", 64))
     assert window.judge(held, lambda index: False) == []
+
+
+def test_only_address_and_rule_messages_call_for_a_judgement() -> None:
+    assert not _judged(link_message(3, False) + link_message(4, True))
+    assert _judged(link_message(3, False) + addr_message(False, "192.0.2.19", 24, 3))
+    assert _judged(rule_message(False, "192.0.2.21", 10003, 100))

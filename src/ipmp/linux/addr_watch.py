@@ -158,6 +158,20 @@ def parse(data: bytes) -> list[Change]:
     return out
 
 
+def _judged(data: bytes) -> bool:
+    """Whether a datagram holds an address or rule message (the headers only)."""
+    offset = 0
+    while offset + _HEADER.size <= len(data):
+        length, kind = struct.unpack_from("=IH", data, offset)
+        if kind in _JUDGED:
+            return True
+        if length < _HEADER.size:
+            break
+        offset += (length + 3) & ~3
+    return False
+
+
+_JUDGED = frozenset((RTM_NEWADDR, RTM_DELADDR, RTM_NEWRULE, RTM_DELRULE))
 _Key = tuple[bool, Family, str, int]
 
 
@@ -277,18 +291,25 @@ class AddressWatcher:
             self._arrived()
 
     def _read(self) -> bool:
-        before = len(self._buffered), self._overrun
+        """Buffer what is queued; True if it holds an address or rule change (or a loss).
+
+        Link messages alone call for no judgement: a link failover then
+        queues nothing before its moves.  They are parsed with the rest.
+        """
+        news = False
         while True:
             try:
-                self._buffered.append(self._sock.recv(1 << 16))
+                data = self._sock.recv(1 << 16)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as err:
                 if err.errno == errno.ENOBUFS:
-                    self._overrun = True  # changes were lost
+                    self._overrun = news = True  # changes were lost
                     continue
                 break
-        return (len(self._buffered), self._overrun) != before
+            self._buffered.append(data)
+            news = news or _judged(data)
+        return news
 
     def take(self) -> list[Change]:
         """Everything that came, the socket drained first: the echoes of acknowledged work too."""
