@@ -123,8 +123,14 @@ class Watch:
         self.until(lambda: True, DUPLICATE_GRACE + 1, f"{self.what}: no copy left")
 
 
-def check(host: RealHost, where: dict[str, str], healthy: set[str]) -> None:
-    """The invariant, plus what networkd could have taken away from in.mpathd."""
+def check(
+    host: RealHost, where: dict[str, str], healthy: set[str], *, off_link: bool = True
+) -> None:
+    """The invariant, plus what networkd could have taken away from in.mpathd.
+
+    ``off_link``: networkd's default routes exist, and the one in use leaves
+    by a healthy NIC with a data address as its source.
+    """
     host.check_invariant(where)
     assert set(where.values()) <= healthy, (where, healthy)
     for address, nic in TEST_ADDRESSES.items():
@@ -132,8 +138,11 @@ def check(host: RealHost, where: dict[str, str], healthy: set[str]) -> None:
     rules = host.lab.run(["ip", "rule"]).stdout
     for address in TEST_ADDRESSES:
         assert f"from {address} lookup" in rules, rules
-    route = json.loads(host.lab.run(["ip", "-j", "route", "get", OFF_LINK]).stdout)[0]
-    assert route["dev"] in healthy and route["prefsrc"] in DATA, route
+    if off_link:
+        got = host.lab.run(["ip", "-j", "route", "get", OFF_LINK])
+        assert got.returncode == 0, f"no route to {OFF_LINK}: {got.stderr.strip()}"
+        route = json.loads(got.stdout)[0]
+        assert route["dev"] in healthy and route["prefsrc"] in DATA, route
     for address, nic in where.items():
         wait_for(lambda a=address: host.answers_ping(a), 3, f"{address} answers on {nic}")
 
@@ -218,3 +227,37 @@ def together(lab: Lab, networkd: Networkd) -> None:
     watch.hold(HOLD)
     watch.until(host.probing, 10, "both interfaces probing")
     check(host, DATA, {"eth0", "eth1"})
+
+
+UNMANAGED = {"10-ipmp.network": "[Match]\nName=eth0 eth1\n\n[Link]\nUnmanaged=yes\n"}
+
+
+def test_unmanaged_members_are_left_to_in_mpathd(make_lab: Callable[[str], Lab]) -> None:
+    """The README's simplest way: networkd runs, but ignores the group's NICs."""
+    if missing():
+        pytest.skip(f"systemd-networkd cannot run here: {missing()}")
+    lab = make_lab(topology_text("lab-active-active"))
+    networkd = Networkd(lab, UNMANAGED, "")
+    with logs_on_failure(lab, networkd):
+        host = RealHost(lab).start()
+        wait_for(host.probing, 30, "every interface probing with targets in both families")
+
+        def unmanaged() -> bool:
+            return all(
+                networkd.link_state(n).get("ADMIN_STATE") == "unmanaged" for n in DATA.values()
+            )
+
+        networkd.start()
+        wait_for(unmanaged, 20, "networkd leaves eth0 and eth1 unmanaged")
+        watch = Watch(host, "failover beside networkd")
+        lab.set_cable("eth0", False)
+        watch.until(lambda: host.holder("192.0.2.19") == "eth1", 2, "192.0.2.19 moved to eth1")
+        networkd.kill()
+        networkd.start()
+        wait_for(unmanaged, 20, "networkd leaves eth0 and eth1 unmanaged again")
+        watch.hold(HOLD)
+        # No default route here: nobody configures one (Unmanaged=yes).
+        check(host, {"192.0.2.19": "eth1", "192.0.2.20": "eth1"}, {"eth1"}, off_link=False)
+        lab.set_cable("eth0", True)
+        watch.until(lambda: host.holder("192.0.2.19") == "eth0", 15, "failback to eth0")
+        check(host, DATA, {"eth0", "eth1"}, off_link=False)
