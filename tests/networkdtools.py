@@ -83,7 +83,6 @@ class Networkd:
         for name, text in networks.items():
             (self.conf_dir / "network" / name).write_text(text)
         self.pid = 0
-        self.starts = 0
 
     @property
     def log_path(self) -> Path:
@@ -95,22 +94,16 @@ class Networkd:
     def start(self) -> int:
         """Start networkd (debug log in the run dir); its PID."""
         argv = ["env", "SYSTEMD_LOG_LEVEL=debug", "unshare", "-m", "--propagation", "private"]
-        indexes = " ".join(str(self.lab.host_link(n)["ifindex"]) for n in self.lab.nics)
+        links = [self.lab.host_link(name) for name in self.lab.nics]
+        indexes = " ".join(str(link["ifindex"]) for link in links if link is not None)
         argv += ["sh", "-c", MOUNTS, "networkd-mounts", str(self.conf_dir), indexes, str(NETWORKD)]
         self.pid = self.lab.start_process(NAME, argv, f"{NAME}.log")
-        self.starts += 1
         return self.pid
 
     def kill(self) -> None:
         """SIGKILL networkd (a crash: no chance to tidy up) and wait until it is gone."""
         if self.pid:
             self.lab.stop_process(self.pid, signal.SIGKILL)
-            self.pid = 0
-
-    def stop(self) -> None:
-        """SIGTERM networkd, as ``systemctl stop`` does."""
-        if self.pid:
-            self.lab.stop_process(self.pid, signal.SIGTERM)
             self.pid = 0
 
     def link_state(self, ifname: str) -> dict[str, str]:
