@@ -28,10 +28,13 @@ with the process.
 
 from __future__ import annotations
 
+import datetime
 import pwd
+import re
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -134,3 +137,61 @@ class Networkd:
             return ""
         uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
         return pwd.getpwuid(int(uid)).pw_name
+
+
+PROBE_ADDRESS = "203.0.113.254/32"
+"""Added to and deleted from ``lo`` once, to see that the monitor has subscribed."""
+
+
+class AddressEvents:
+    """``ip -ts monitor address`` in the lab's host namespace, from before anyone writes.
+
+    The kernel's own timestamps tell how long an address had two holders,
+    however short: a sampling loop misses a copy that lives a few ms.
+    """
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.path = lab.run_dir / "ip-monitor-address.log"
+        self.pid = lab.start_process(
+            "ip monitor", ["ip", "-ts", "monitor", "address"], self.path.name
+        )
+        # The monitor subscribes some time after it starts: wait for an event of our own.
+        deadline = time.monotonic() + 10
+        while PROBE_ADDRESS not in self.text():
+            if time.monotonic() > deadline:
+                raise AssertionError("ip monitor address shows no event after 10 s")
+            for verb in ("add", "del"):
+                lab.run(["ip", "addr", verb, PROBE_ADDRESS, "dev", "lo"])
+            time.sleep(0.05)
+
+    def text(self) -> str:
+        return self.path.read_text(errors="replace") if self.path.exists() else ""
+
+    def copies(self, address: str) -> list[tuple[str, float | None]]:
+        """Each time ``address`` had two holders: (NIC added second, seconds; None if it lasts)."""
+        holders: set[str] = set()
+        since: tuple[str, datetime.datetime] | None = None
+        found: list[tuple[str, float | None]] = []
+        pattern = re.compile(
+            rf"^\[(?P<ts>[^\]]+)\]\s*(?P<deleted>Deleted )?\d+: (?P<dev>\S+)\s+inet6? "
+            rf"{re.escape(address)}/"
+        )
+        for line in self.text().splitlines():
+            event = pattern.match(line)
+            if event is None:
+                continue
+            stamp = datetime.datetime.fromisoformat(event["ts"].replace(",", "."))
+            dev = event["dev"]
+            if event["deleted"]:
+                holders.discard(dev)
+            else:
+                holders.add(dev)
+            if len(holders) > 1 and since is None:
+                since = (dev, stamp)
+            elif len(holders) <= 1 and since is not None:
+                found.append((since[0], (stamp - since[1]).total_seconds()))
+                since = None
+        if since is not None:
+            found.append((since[0], None))
+        return found

@@ -22,7 +22,7 @@ import pytest
 
 import test_linux_real
 from ipmp.lab.lab import Lab
-from networkdtools import Networkd, missing, version
+from networkdtools import AddressEvents, Networkd, missing, version
 from test_linux_real import DATA, TEST_ADDRESSES, RealHost, topology_text, wait_for
 
 pytestmark = pytest.mark.root
@@ -57,6 +57,10 @@ IPv6AcceptRA=no
 
 [Route]
 Gateway=192.0.2.1
+# Installable without an address on the NIC: in.mpathd may have just
+# removed the copy networkd added (else: "Nexthop has invalid gateway", and
+# networkd gives up on the link).
+GatewayOnLink=yes
 Metric={metric}
 """
 
@@ -186,6 +190,7 @@ def test_failover_failback_and_networkd_restarts(make_lab: Callable[[str], Lab])
 
 def together(lab: Lab, networkd: Networkd) -> None:
     """The whole story; see the module docstring."""
+    events = AddressEvents(lab)
     networkd.start()
     wait_for(lambda: networkd.configured("eth0", "eth1"), 20, "networkd configured eth0, eth1")
     assert networkd.user() == "systemd-network", version()
@@ -227,6 +232,15 @@ def together(lab: Lab, networkd: Networkd) -> None:
     watch.hold(HOLD)
     watch.until(host.probing, 10, "both interfaces probing")
     check(host, DATA, {"eth0", "eth1"})
+
+    # Exactly, from the kernel's own events: every time 192.0.2.19 had two
+    # holders (a move adds before it deletes; networkd re-adds), it ended soon.
+    copies = events.copies("192.0.2.19")
+    print(
+        "copies of 192.0.2.19 (NIC added second, ms):",
+        [(nic, None if lived is None else round(lived * 1000, 1)) for nic, lived in copies],
+    )
+    assert all(lived is not None and lived <= DUPLICATE_GRACE for _nic, lived in copies), copies
 
 
 UNMANAGED = {"10-ipmp.network": "[Match]\nName=eth0 eth1\n\n[Link]\nUnmanaged=yes\n"}
