@@ -52,6 +52,14 @@ class UnplumbInterface:
 
 
 @dataclass(frozen=True)
+class SetLinkMtu:
+    """Give interface ``ifname`` the MTU ``mtu`` (Solaris ``ifconfig NAME mtu N``)."""
+
+    ifname: str
+    mtu: int
+
+
+@dataclass(frozen=True)
 class AddAddress:
     """Create logical interface ``ifname:unit`` holding ``address``.
 
@@ -134,7 +142,8 @@ class PrepareInterface:
     """``ifname`` joined a group: give it the kernel settings a member needs.
 
     On Linux: arp_ignore=1, arp_announce=2, rp_filter=2, promote_secondaries=1
-    (linux-peers §6.4) and ignore_routes_with_linkdown=1 (IPv4 and IPv6),
+    (linux-peers §6.4), ignore_routes_with_linkdown=1 (IPv4 and IPv6) and
+    IPv6 keep_addr_on_down=1,
     remembering the old values.
     """
 
@@ -184,6 +193,7 @@ Action = (
     Log
     | PlumbInterface
     | UnplumbInterface
+    | SetLinkMtu
     | AddAddress
     | RemoveAddress
     | UpdateAddress

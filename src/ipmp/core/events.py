@@ -58,6 +58,15 @@ class LinkCameUp:
 
 
 @dataclass(frozen=True)
+class LinkMtuChanged:
+    """The kernel's MTU of interface ``name`` is now ``mtu`` (set by us or by anyone)."""
+
+    now: float
+    name: str
+    mtu: int
+
+
+@dataclass(frozen=True)
 class Route:
     """One route of the kernel's table, as target selection needs it.
 
@@ -86,6 +95,9 @@ class ProbeReplyReceived:
 
     ``icmp_id``, ``seq``, ``timestamp_ms`` and ``kind`` are read from the reply's
     payload, exactly as sent; ``length`` is the ICMP message length in bytes.
+    ``received_at`` is when the kernel took the reply off the wire, on the
+    same clock as ``now`` (``now`` is when the daemon got to it), or None when
+    the stack cannot tell: ipmpstat's NETRTT against its RTT.
     """
 
     now: float
@@ -97,6 +109,7 @@ class ProbeReplyReceived:
     timestamp_ms: int
     kind: int
     length: int = 16
+    received_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +131,10 @@ class AddressesFound:
     """The kernel's plumbed interfaces and addresses when the daemon starts.
 
     On a restart the daemon adopts them: what a crash left half-moved is
-    completed, nothing is created twice.
+    completed, nothing is created twice.  ``plumbed`` is the kernel's view (on
+    Linux: the families the NIC holds an address of, so every NIC with IPv6
+    enabled is there for inet6 by its link-local); whether a NIC is plumbed
+    for IPMP is the configuration's (hostname files, ``ifconfig plumb``).
     """
 
     now: float
@@ -161,6 +177,7 @@ Event = (
     | NicRemoved
     | LinkWentDown
     | LinkCameUp
+    | LinkMtuChanged
     | RoutesChanged
     | AddressesFound
     | ProbeReplyReceived

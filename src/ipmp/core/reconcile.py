@@ -7,7 +7,6 @@ every change, so the stack always ends up holding exactly what the table says.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,10 +17,11 @@ from ipmp.core.actions import (
     MoveAddress,
     PlumbInterface,
     RemoveAddress,
+    SetLinkMtu,
     UnplumbInterface,
     UpdateAddress,
 )
-from ipmp.core.model import HostTable
+from ipmp.core.model import HostTable, is_link_local
 from ipmp.core.types import Family
 
 
@@ -99,7 +99,7 @@ def reconcile(old: HostTable, new: HostTable) -> list[Action]:
                     new_addr.test,
                 )
             )
-            if new_addr.up and not new_addr.test and not _link_local(family, address):
+            if new_addr.up and not new_addr.test and not is_link_local(family, address):
                 # A data address (re)created here, e.g. after its NIC vanished:
                 # neighbours still hold the old MAC until told.
                 adds.append(AnnounceAddress(new_addr.ifname, family, address))
@@ -140,6 +140,15 @@ def reconcile(old: HostTable, new: HostTable) -> list[Action]:
     actions += adds + updates
     actions += [UnplumbInterface(name, fam) for name, fam in sorted(was_plumbed - now_plumbed)]
     return actions
+
+
+def mtu_changes(old: HostTable, new: HostTable) -> list[Action]:
+    """``ifconfig IF mtu N``: the present NICs whose MTU the change gives a new value."""
+    return [
+        SetLinkMtu(name, nic.mtu)
+        for name, nic in sorted(new.nics.items())
+        if nic.present and name in old.nics and old.nics[name].mtu != nic.mtu
+    ]
 
 
 def undo_actions(done: Sequence[Action], before: HostTable) -> list[Action]:
@@ -191,6 +200,10 @@ def undo_actions(done: Sequence[Action], before: HostTable) -> list[Action]:
                         old.test,
                     )
                 )
+        elif isinstance(action, SetLinkMtu):
+            nic = before.nics.get(action.ifname)
+            if nic is not None:
+                undo.append(SetLinkMtu(action.ifname, nic.mtu))
         elif isinstance(action, PlumbInterface):
             undo.append(UnplumbInterface(action.name, action.family))
         elif isinstance(action, UnplumbInterface):
@@ -215,7 +228,3 @@ def _add(family: Family, address: str, old: KernelAddress) -> AddAddress:
         old.deprecated,
         old.test,
     )
-
-
-def _link_local(family: Family, address: str) -> bool:
-    return family == "inet6" and ipaddress.IPv6Address(address).is_link_local
