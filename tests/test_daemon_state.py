@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from daemontools import RunningDaemon, kernel_counts, wait_for
+from ipmp.core.errors import IpmpError
 from ipmp.daemon.control import socket_path
 from ipmp.daemon.daemon import sim_world_path, state_path
 
@@ -127,6 +128,28 @@ def test_a_restart_reconfigures_only_the_nic_whose_file_changed(
     daemon.start()
     assert "changed since" not in log_since(daemon, offset)
     assert where(daemon)["192.168.85.29"] == "hme0"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"\xff\xfe not text", b"192.168.85.19 netmaks + up\n"],
+    ids=["not-utf8", "does-not-parse"],
+)
+def test_a_file_broken_since_the_state_was_saved_takes_nothing_away(
+    tmp_path: Path, daemons: list[RunningDaemon], damage: bytes
+) -> None:
+    """An unusable file says nothing of what is wanted: its NIC keeps its running state."""
+    daemon = start(tmp_path, daemons)
+    addif(daemon, "hme0", "192.168.85.61")
+    daemon.kill()
+    (tmp_path / "etc" / "hostname.hme0").write_bytes(damage)
+    offset = len(daemon.log())
+    daemon.start()
+    log = log_since(daemon, offset)
+    assert "hostname.hme0 changed but cannot be used" in log, log
+    on = where(daemon)
+    for address in ("192.168.85.19", "192.168.85.21", "192.168.85.61"):
+        assert on.get(address) == "hme0", (address, on)
 
 
 def test_a_restart_with_the_edited_file_of_a_failed_nic(
@@ -267,3 +290,27 @@ def test_a_metrics_port_in_use_fails_before_any_kernel_or_state_access(
     assert result.stderr == f"in.mpathd: --metrics 127.0.0.1:{port}: Address already in use\n"
     assert not state_path(tmp_path).exists() and not sim_world_path(tmp_path).exists()
     assert not socket_path(tmp_path).exists() and not (tmp_path / "etc").exists()
+
+
+def test_a_cable_pull_with_the_disk_full_fails_over_in_the_kernel(
+    tmp_path: Path, daemons: list[RunningDaemon]
+) -> None:
+    daemon = start(tmp_path, daemons)
+    daemon.request("sim", command=["disk", "full"])
+    offset = len(daemon.log())
+    daemon.request("sim", command=["link", "hme0", "down"])
+    wait_for(lambda: where(daemon).get("192.168.85.19") == "hme1", 5, "failover in the kernel")
+    rows = {r["interface"]: r for r in daemon.snapshot()["interfaces"]}
+    assert rows["hme0"]["state"] == "failed"
+    path = state_path(tmp_path)
+    assert f"cannot save the state ({path}: No space left on device)" in log_since(daemon, offset)
+    # A change cannot be saved: refused, nothing changed.
+    with pytest.raises(
+        IpmpError, match=r"ifconfig hme1 addif .*: cannot save the state .*; nothing"
+    ):
+        addif(daemon, "hme1", "192.168.85.60")
+    assert "192.168.85.60" not in where(daemon)
+    daemon.request("sim", command=["disk", "ok"])
+    wait_for(lambda: "state saved again" in log_since(daemon, offset), 5, "saved again")
+    assert log_since(daemon, offset).count("the interfaces are managed all the same") == 1
+    assert any(n["name"] == "hme0" and n["failed"] for n in daemon.saved_state()["nics"])

@@ -189,6 +189,19 @@ class SendProbe:
     kind: int
 
 
+@dataclass(frozen=True)
+class ReadHostnameFiles:
+    """Read ``/etc/hostname.<ifname>`` and ``/etc/hostname6.<ifname>`` as they are now.
+
+    Asked when a NIC is attached at run time (DR attach, a NIC that appears):
+    guide, Attaching NICs: "RCM automatically configures the interface
+    according to the contents of this file".  Like ``Log`` it belongs to the
+    daemon, not to the stack; the answer is a ``HostnameFilesRead`` event.
+    """
+
+    ifname: str
+
+
 Action = (
     Log
     | PlumbInterface
@@ -203,6 +216,7 @@ Action = (
     | ReleaseInterface
     | SpreadOutbound
     | SendProbe
+    | ReadHostnameFiles
 )
 
 KernelAction = (

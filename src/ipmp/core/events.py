@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ipmp.core.actions import Action
+from ipmp.core.hostname_files import HostnameFile
 from ipmp.core.types import Family
 
 
@@ -156,6 +157,20 @@ class SettingsChanged:
 
 
 @dataclass(frozen=True)
+class HostnameFilesRead:
+    """The hostname files of ``ifname`` as they read at ``now`` (``ReadHostnameFiles``).
+
+    ``files`` holds those that parsed (none: the interface has no file);
+    ``messages`` says, one line each, why a file was skipped.
+    """
+
+    now: float
+    ifname: str
+    files: tuple[HostnameFile, ...]
+    messages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ActionFailed:
     """The stack could not carry out ``action``; ``reason`` says why."""
 
@@ -182,6 +197,7 @@ Event = (
     | AddressesFound
     | ProbeReplyReceived
     | SettingsChanged
+    | HostnameFilesRead
     | ActionFailed
     | ActionCompleted
 )

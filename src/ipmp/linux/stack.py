@@ -49,6 +49,7 @@ from ipmp.core.actions import (
     MoveAddress,
     PlumbInterface,
     PrepareInterface,
+    ReadHostnameFiles,
     ReleaseInterface,
     RemoveAddress,
     SendProbe,
@@ -230,8 +231,8 @@ class LinuxStack:
         return list(self._inventory)
 
     def execute(self, action: Action, now: float) -> list[Event]:
-        if isinstance(action, Log):
-            raise ValueError("Log actions belong to the daemon, not to the stack")
+        if isinstance(action, Log | ReadHostnameFiles):
+            raise ValueError(f"{type(action).__name__} belongs to the daemon, not the stack")
         if isinstance(action, SendProbe):
             return [self._send_probe(action, now)]
         if isinstance(action, SetLinkMtu):
@@ -1039,8 +1040,10 @@ class LinuxStack:
         except OSError:
             sock.close()
             raise
-        # The kernel's receive time of each reply (ipmpstat -p's NETRTT).
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        # The kernel's receive time of each reply (ipmpstat -p's NETRTT): best
+        # effort, a kernel that refuses it only leaves NETRTT empty.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setblocking(False)
         self._loop.add_reader(sock.fileno(), self._receive, ifname, family, sock)
         self._probe_sockets[key] = (source, sock)

@@ -39,6 +39,7 @@ from ipmp.core.actions import (
     MoveAddress,
     PlumbInterface,
     PrepareInterface,
+    ReadHostnameFiles,
     ReleaseInterface,
     RemoveAddress,
     SendProbe,
@@ -326,8 +327,10 @@ class SimHost:
             match action:
                 case SendProbe():
                     self._send_probe(action, now)
-                case Log():
-                    raise ValueError("Log actions belong to the daemon, not to the stack")
+                case Log() | ReadHostnameFiles():
+                    raise ValueError(
+                        f"{type(action).__name__} belongs to the daemon, not the stack"
+                    )
                 case PlumbInterface():
                     self._plumb(action)
                 case UnplumbInterface():
