@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ipmp.core.events import Route
 from ipmp.linux.stack import LinuxStack
 from stack_contract import Harness, Setup, check_contract
 
@@ -38,11 +39,20 @@ async def main(argv: list[str]) -> None:
         def add_default_route() -> None:
             subprocess.run(["ip", "route", "replace", "default", "via", target], check=True)
 
+        def add_bound_route() -> Route:
+            # As an administrator would: the kernel binds it to the NIC of
+            # the gateway's subnet.
+            subprocess.run(
+                ["ip", "route", "add", "203.0.113.0/24", "via", target, "dev", nic], check=True
+            )
+            return Route("inet", "203.0.113.0", 24, target, nic)
+
         await check_contract(
             harness,
             Setup(nic, sibling, mac, address, 24, test_address, target, ""),
             kernel,
             add_default_route,
+            add_bound_route,
         )
     finally:
         await stack.close()

@@ -39,7 +39,12 @@ def test_simulated_host_keeps_the_stack_contract() -> None:
     def add_default_route() -> None:
         host.add_route(Route("inet", "0.0.0.0", 0, "192.0.2.1"), 0.0)
 
+    def add_bound_route() -> Route:
+        route = Route("inet", "203.0.113.0", 24, "192.0.2.1", "eth0")
+        host.add_route(route, 0.0)
+        return route
+
     async def body(h: Harness) -> None:
-        await check_contract(h, SETUP, kernel, add_default_route)
+        await check_contract(h, SETUP, kernel, add_default_route, add_bound_route)
 
     run_sim(body, host)

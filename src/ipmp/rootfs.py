@@ -2,7 +2,8 @@
 
 Everything Solaris keeps in /etc lives under one configurable root
 (``--root DIR`` / ``IPMP_ROOT``, default ``/``): etc/default/mpathd,
-etc/hostname.<if>, etc/hostname6.<if>, etc/inet/netmasks and etc/inet/hosts.
+etc/hostname.<if>, etc/hostname6.<if>, etc/inet/netmasks, etc/inet/hosts and
+etc/defaultrouter.
 This module does the I/O; the parsing is pure and lives in ``ipmp.core``.
 """
 
@@ -17,6 +18,8 @@ from ipmp.core.actions import Log
 from ipmp.core.errors import IpmpError
 from ipmp.core.hostname_files import HostnameFile, load_hostname_file
 from ipmp.core.mpathd_config import MpathdConfig, parse_mpathd
+from ipmp.core.routes import parse_defaultrouter
+from ipmp.core.types import Family
 
 
 def default_root() -> Path:
@@ -33,6 +36,7 @@ class RootConfig:
     netmasks: list[tuple[ipaddress.IPv4Network, int]] = field(default_factory=list)
     hosts: dict[str, str] = field(default_factory=dict)
     messages: list[Log] = field(default_factory=list)
+    defaultrouters: tuple[tuple[Family, str], ...] = ()
 
     def netmask_for(self, address: str) -> int | None:
         """The netmasks database entry covering ``address`` (longest match)."""
@@ -80,7 +84,25 @@ def read_root(root: Path) -> RootConfig:
     config = RootConfig(mpathd, files, messages=messages)
     config.netmasks = _read_netmasks(root)
     config.hosts = _read_hosts(root)
+    config.defaultrouters = _read_defaultrouter(root, config, messages)
     return config
+
+
+def _read_defaultrouter(
+    root: Path, config: RootConfig, messages: list[Log]
+) -> tuple[tuple[Family, str], ...]:
+    """etc/defaultrouter: the routers of the boot-time default routes (bad lines reported)."""
+    path = root / "etc" / "defaultrouter"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ()
+    except OSError as err:
+        messages.append(Log(3, f"/etc/defaultrouter: {err.strerror}; no default routes from it"))
+        return ()
+    parsed = parse_defaultrouter(text, config.resolve_host)
+    messages.extend(parsed.messages)
+    return parsed.routers
 
 
 def _lines(path: Path) -> list[list[str]]:

@@ -241,6 +241,8 @@ class Daemon:
             self.driver.execute(self.engine.restore(table, self.config.hostname_files, now), now)
         else:
             self.driver.execute(self.engine.boot(self.config.hostname_files, now), now)
+            # A boot (not a restart, whose kernel still has them): /etc/defaultrouter.
+            self.driver.execute(self.engine.default_routes(self.config.defaultrouters), now)
         self._persist()
 
     async def _watchdog(self, interval: float) -> None:

@@ -42,9 +42,11 @@ from pyroute2.netlink.rtnl.ifinfmsg import IFF_LOOPBACK, IFF_RUNNING, IFF_UP
 from ipmp.core.actions import (
     Action,
     AddAddress,
+    AddRoute,
     AnnounceAddress,
     Log,
     MoveAddress,
+    MoveRoute,
     PlumbInterface,
     PrepareInterface,
     ReleaseInterface,
@@ -72,6 +74,7 @@ from ipmp.core.events import (
 )
 from ipmp.core.types import Family
 from ipmp.linux import packets
+from ipmp.linux.route_moves import add_route, move_route, route_of
 from ipmp.linux.route_watch import RouteWatcher
 from ipmp.linux.rtnl_batch import AddressBatcher, AddressChange
 
@@ -328,20 +331,9 @@ class LinuxStack:
         routes: list[Route] = []
         for family, fam in ((socket.AF_INET, "inet"), (socket.AF_INET6, "inet6")):
             async for msg in await self._ipr.route("dump", family=family):
-                if msg.get("table") not in (254, None):
-                    continue
-                gateway = msg.get("gateway")
-                dst = msg.get("dst") or ("0.0.0.0" if fam == "inet" else "::")
-                ifname = by_index.get(msg.get("oif") or 0, "")
-                routes.append(
-                    Route(
-                        "inet" if fam == "inet" else "inet6",
-                        dst,
-                        msg["dst_len"],
-                        gateway or "",
-                        ifname,
-                    )
-                )
+                route = route_of(msg, "inet" if fam == "inet" else "inet6", by_index)
+                if route is not None:
+                    routes.append(route)
         return tuple(routes)
 
     # ------------------------------------------------------------ events from the kernel
@@ -628,6 +620,14 @@ class LinuxStack:
             await self._unplumb(action)
         elif isinstance(action, SpreadOutbound):
             return await self._spread(action)
+        elif isinstance(action, MoveRoute):
+            await move_route(
+                self._ipr, action, self._index(action.from_if), self._index(action.to_if)
+            )
+        elif isinstance(action, AddRoute):
+            await add_route(
+                self._ipr, action, self._index(action.ifname) if action.ifname else None
+            )
         elif isinstance(action, AnnounceAddress):
             return self._announce(action, self._loop.time())
         elif isinstance(action, PrepareInterface):

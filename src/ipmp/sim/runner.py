@@ -18,6 +18,7 @@ from ipmp.core.engine import Engine
 from ipmp.core.events import Event
 from ipmp.core.hostname_files import HostnameFile
 from ipmp.core.mpathd_config import MpathdConfig
+from ipmp.core.types import Family
 from ipmp.driver import Driver
 from ipmp.rootfs import read_root
 from ipmp.sim.host import SimHost
@@ -109,12 +110,16 @@ class VirtualRunner:
         )
         runner = cls(SimHost(topology), engine, on_log=on_log)
         runner._record(list(cfg.messages))
-        runner.boot(cfg.hostname_files)
+        runner.boot(cfg.hostname_files, cfg.defaultrouters)
         return runner
 
-    def boot(self, files: Sequence[HostnameFile]) -> None:
+    def boot(
+        self, files: Sequence[HostnameFile], routers: Sequence[tuple[Family, str]] = ()
+    ) -> None:
+        """Inventory, the hostname files, then the /etc/defaultrouter routes."""
         self.feed(self.host.start(self.now))
         self.execute(self.engine.boot(files, self.now))
+        self.execute(self.engine.default_routes(routers))
 
     # -- the loop ------------------------------------------------------------
 
