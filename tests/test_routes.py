@@ -218,3 +218,33 @@ def test_defaultrouter_is_installed_at_boot_on_the_routers_member(tmp_path: Path
     runner.apply(lambda host, now: host.set_link("hme0", False, now))
     runner.run_for(1)
     assert "hme0" not in _bound(runner, Route("inet", "0.0.0.0", 0, "192.168.85.137"))
+
+
+def test_offlink_peers_in_a_topology() -> None:
+    from ipmp.sim.topology import load_topology, parse_topology
+
+    topo = load_topology(example_path("lab-offlink"))
+    gw = next(n for link in topo.links for n in link.neighbours if n.name == "gw")
+    assert gw.global6 == "2001:db8:1::1"
+    assert [(p.name, p.address, p.address6) for p in gw.offlink] == [
+        ("peer", "203.0.113.10", "2001:db8:2::10")
+    ]
+    bad = """
+[host]
+name = "h"
+[[link]]
+name = "net0"
+  [[link.neighbour]]
+  name = "h1"
+  role = "host"
+  address = "192.0.2.5"
+    [[link.neighbour.offlink]]
+    name = "p"
+    address = "203.0.113.10"
+"""
+    with pytest.raises(IpmpError, match="only a router has peers behind it"):
+        parse_topology(bad, "<t>")
+    with pytest.raises(IpmpError, match="global6"):
+        parse_topology(
+            bad.replace('role = "host"', 'role = "router"\n  global6 = "fe80::9"'), "<t>"
+        )
