@@ -23,6 +23,7 @@ from ipmp.core.actions import AddRoute, MoveRoute
 from ipmp.core.errors import IpmpError
 from ipmp.core.events import Route
 from ipmp.core.types import Family
+from ipmp.linux.rtnl_batch import RouteChange
 
 RT_TABLE_MAIN = 254
 RTPROT_KERNEL = 2
@@ -49,6 +50,54 @@ def route_of(msg: Any, family: Family, by_index: Mapping[int, str]) -> Route | N
         msg.get("priority") or 0,
         # The kernel's own: an address's prefix route, a router advertisement's.
         automatic=msg.get("proto") in (RTPROT_KERNEL, RTPROT_RA),
+    )
+
+
+RouteName = tuple[Family, str, int, str, int, int]
+"""A main-table route as a move names it: family, destination, prefix length, gateway,
+metric, interface index."""
+
+
+def route_name(msg: Any, family: Family) -> RouteName:
+    dst = msg.get("dst") or ("0.0.0.0" if family == "inet" else "::")
+    return (
+        family,
+        dst,
+        msg["dst_len"],
+        msg.get("gateway") or "",
+        msg.get("priority") or 0,
+        msg.get("oif") or 0,
+    )
+
+
+def move_name(action: MoveRoute, oif: int) -> RouteName:
+    return (action.family, action.destination, action.prefixlen, action.gateway, action.metric, oif)
+
+
+def fast_change(msg: Any, family: Family, oif: int) -> RouteChange | None:
+    """The raw replace that rebinds a dumped route to ``oif``, if one message can say it all.
+
+    None for a route with metrics (mtu, advmss...) or nexthops: those go
+    through ``move_route``, which copies every attribute.
+    """
+    if msg.get("metrics") or msg.get("multipath") or msg.get("table") not in (RT_TABLE_MAIN, None):
+        return None
+    name = route_name(msg, family)
+    return RouteChange(
+        family,
+        name[1],
+        name[2],
+        name[3],
+        name[4],
+        oif,
+        RT_TABLE_MAIN,
+        msg["proto"],
+        msg["scope"],
+        msg["type"],
+        msg["tos"],
+        prefsrc=msg.get("prefsrc") or "",
+        pref=msg.get("pref") if family == "inet6" else None,
+        flags=msg["flags"] & RTNH_F_ONLINK,
     )
 
 
