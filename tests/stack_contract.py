@@ -193,27 +193,22 @@ async def check_contract(
         return check
 
     assert bound_to(setup.nic)(await h.collect(bound_to(setup.nic), 5.0))
-    away = MoveRoute(
-        route.family,
-        route.destination,
-        route.prefixlen,
-        route.gateway,
-        route.metric,
-        setup.nic,
-        setup.sibling,
-    )
+
+    def move(from_if: str, to_if: str) -> MoveRoute:
+        return MoveRoute(
+            route.family,
+            route.destination,
+            route.prefixlen,
+            route.gateway,
+            route.metric,
+            from_if,
+            to_if,
+        )
+
+    away, home = move(setup.nic, setup.sibling), move(setup.sibling, setup.nic)
     assert isinstance(await h.outcome(away), ActionCompleted)
     assert bound_to(setup.sibling)(await h.collect(bound_to(setup.sibling), 5.0))
     assert isinstance(await h.outcome(away), ActionCompleted)  # already there
-    home = MoveRoute(
-        route.family,
-        route.destination,
-        route.prefixlen,
-        route.gateway,
-        route.metric,
-        setup.sibling,
-        setup.nic,
-    )
     assert isinstance(await h.outcome(home), ActionCompleted)
     assert bound_to(setup.nic)(await h.collect(bound_to(setup.nic), 5.0))
     ghost_route = MoveRoute("inet", "198.18.0.0", 15, "", 0, setup.nic, setup.sibling)
