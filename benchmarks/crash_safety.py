@@ -29,7 +29,7 @@ address events had happened.  The dead process is forgotten with
 ``lab.stop_processes()`` (it skips dead processes, reaps them and clears the
 lab's records; the daemon is the only process this lab starts), the daemon
 is started again with ``lab.start_daemon()`` (it adopts its saved state,
-``<lab root>/var/lib/ipmp/state.json``, and the kernel's), and the script
+``<lab root>/run/ipmp/state.json``, and the kernel's), and the script
 waits, with deadlines, until it has settled for the phase (failback: every
 member ``ok``, probing, two acks per instance, ``invariant.settled``;
 failover: eth0 ``failed``, eth1 ``ok`` and probing) and then for the

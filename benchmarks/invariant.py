@@ -24,9 +24,10 @@ snapshot and one ping per data address:
 3. **On a healthy interface when there is one.**  Healthy interfaces are, unless
    the caller gives its own set, those the daemon's snapshot shows present, with
    link ``up`` and state ``ok`` or ``unknown`` (no targets: not known to be
-   failed).  If any interface of the group is healthy, the data address must be on
-   a healthy one.  (A group whose every member has failed keeps its addresses
-   where they are.)
+   failed).  If any interface of the group plumbed for the address's family (it
+   has a hostname file of that family) is healthy, the data address must be on a
+   healthy one.  (A group whose every such member has failed keeps its addresses
+   where they are: each family fails over on its own.)
 4. **Answering.**  Every data address on a healthy interface answers ICMP echo
    from the pinger neighbour (router1 by default): at least one of ``count``
    requests is answered, sent with ``ipmp.lab.ping`` from the neighbour's
@@ -73,6 +74,7 @@ class Expected:
     test: dict[str, str]  # test address -> its interface (addresses marked -failover)
     groups: dict[str, str]  # interface -> group name
     files: dict[str, str] = field(default_factory=dict)  # "etc/hostname.eth0" -> its text
+    plumbed: set[tuple[str, str]] = field(default_factory=set)  # (interface, "inet"/"inet6")
 
     def group_members(self, group: str) -> list[str]:
         """The interfaces configured in ``group``, sorted."""
@@ -100,6 +102,7 @@ def expected_from(lab: Lab) -> Expected:
     data: dict[str, str] = {}
     test: dict[str, str] = {}
     groups: dict[str, str] = {}
+    plumbed: set[tuple[str, str]] = set()
     files = {
         rel: text
         for rel, text in lab.topology.etc_files().items()
@@ -109,6 +112,7 @@ def expected_from(lab: Lab) -> Expected:
     for rel, text in files.items():
         parsed = load_hostname_file(text, rel)
         ifname = parsed.ifname
+        plumbed.add((ifname, parsed.family))
         for command in parsed.commands:
             # One logical interface at a time: the command's own unit, then each addif.
             logicals: list[dict[str, Any]] = [{"address": None, "failover": True, "unit0": True}]
@@ -135,7 +139,7 @@ def expected_from(lab: Lab) -> Expected:
                     test[address] = ifname
                 elif not ipaddress.ip_address(address).is_link_local:
                     data[address] = ifname
-    return Expected(data=data, test=test, groups=groups, files=files)
+    return Expected(data=data, test=test, groups=groups, files=files, plumbed=plumbed)
 
 
 def host_addresses(lab: Lab) -> tuple[dict[str, list[str]], set[str]]:
@@ -222,7 +226,8 @@ def check_invariant(
             violations.append(f"{address}: on {on}, outside its group {group} ({home}'s)")
             continue
         if on not in healthy:
-            good = [m for m in members if m in healthy]
+            family = "inet" if ipaddress.ip_address(address).version == 4 else "inet6"
+            good = [m for m in members if m in healthy and (m, family) in expected.plumbed]
             if good:
                 violations.append(
                     f"{address}: on {on}, which is not healthy, while {', '.join(good)} is"

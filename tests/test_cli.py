@@ -77,3 +77,20 @@ def test_ifconfig_refusals_are_one_line(
     assert captured.out == ""
     assert message in captured.err
     assert captured.err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["demo", "ifconfig", "offline", "online", "dr", "sim"])
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_every_subcommand_has_help(
+    command: str, flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--help is help: it neither runs the demo nor asks in.mpathd about an interface '--help'."""
+    assert main(["--root", str(tmp_path), command, flag]) == 0  # no daemon under tmp_path
+    out, err = capsys.readouterr()
+    assert out.startswith(f"usage: ipmp {command}") and err == ""
+    assert "Example 30-1" not in out  # the demo did not run
+
+
+def test_the_demo_takes_no_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "now"]) == 1
+    assert capsys.readouterr().err == "ipmp demo: unexpected argument 'now'; usage: ipmp demo\n"

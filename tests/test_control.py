@@ -7,7 +7,6 @@ import concurrent.futures
 import grp
 import json
 import os
-import pwd
 import socket
 import stat
 import tempfile
@@ -34,6 +33,7 @@ from ipmp.daemon.control import (
     Subscription,
     is_privileged,
     parse_request,
+    resolve_group,
     socket_path,
 )
 
@@ -382,27 +382,157 @@ def test_unprivileged_peer_by_so_peercred(open_dir: Path) -> None:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
         result = run_as_nobody(path, whoami)["result"]
         assert result["uid"] == NOBODY and result["priv"] is True
+    # in.mpathd's 0666: the group would widen nothing, so the socket is not
+    # chowned (the hardened unit allows no chown), yet the group is privileged.
+    with ServerThread(path, TestHandler(), mode=0o666, group=group):
+        assert os.stat(path).st_gid == os.getegid() != NOBODY
+        result = run_as_nobody(path, whoami)["result"]
+        assert result["uid"] == NOBODY and result["priv"] is True
 
 
-def test_privilege_rule(monkeypatch: pytest.MonkeyPatch) -> None:
-    groups = {"netadm": SimpleNamespace(gr_gid=500, gr_mem=["alice"])}
-    users = {1000: SimpleNamespace(pw_name="alice"), 1001: SimpleNamespace(pw_name="bob")}
+def test_privilege_rule() -> None:
+    assert is_privileged(0, (), None) and is_privileged(0, (99,), 500)
+    assert not is_privileged(1000, (1000,), None)
+    assert is_privileged(1001, (500,), 500)  # primary gid
+    assert is_privileged(1000, (1000, 27, 500), 500)  # a supplementary group
+    assert not is_privileged(1001, (1001, 27), 500)
+    assert not is_privileged(-1, (500,), 500)  # credentials could not be read
 
-    def getgrnam(name: str) -> Any:
-        return groups[name]
 
-    def getpwuid(uid: int) -> Any:
-        return users[uid]
+def test_control_group_by_name_or_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(grp, "getgrnam", {"netadm": SimpleNamespace(gr_gid=500)}.__getitem__)
+    assert resolve_group("netadm") == 500
+    assert resolve_group("4242") == 4242  # numeric groups need no entry
+    with pytest.raises(IpmpError, match="unknown group 'nosuch': expected a group name or"):
+        resolve_group("nosuch")
 
-    monkeypatch.setattr(grp, "getgrnam", getgrnam)
-    monkeypatch.setattr(pwd, "getpwuid", getpwuid)
-    assert is_privileged(0, 0, None) and is_privileged(0, 99, "nosuchgroup")
-    assert not is_privileged(1000, 1000, None)
-    assert is_privileged(1001, 500, "netadm")  # primary gid
-    assert is_privileged(1000, 1000, "netadm")  # listed member
-    assert not is_privileged(1001, 1001, "netadm")
-    assert not is_privileged(4242, 4242, "netadm")  # unknown uid
-    assert not is_privileged(1000, 500, "nosuchgroup")  # unknown group
+
+def run_as(uid: int, gid: int, groups: list[int], path: Path, line: bytes) -> dict[str, Any]:
+    """Fork a child with these credentials that sends ``line`` and returns the reply."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            os.close(read_fd)
+            os.setgroups(groups)
+            os.setgid(gid)
+            os.setuid(uid)
+            with connection(path) as sock:
+                sock.sendall(line)
+                os.write(write_fd, read_line(sock))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, data
+    reply = json.loads(data)
+    assert isinstance(reply, dict)
+    return reply
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change uid")
+def test_the_control_group_is_the_peers_real_groups(open_dir: Path) -> None:
+    """A supplementary group counts; a group the process does not carry does not."""
+    path = socket_path(open_dir)
+    whoami = b'{"v": 1, "id": 1, "op": "whoami"}\n'
+    with ServerThread(path, TestHandler(), mode=0o666, group="4242"):
+        assert run_as(NOBODY, NOBODY, [4242], path, whoami)["result"]["priv"] is True
+        assert run_as(NOBODY, 4242, [], path, whoami)["result"]["priv"] is True
+        assert run_as(NOBODY, NOBODY, [], path, whoami)["result"]["priv"] is False
+
+
+class HeldConnections:
+    """A child process as uid 65534 holding ``count`` connections until released."""
+
+    def __init__(self, path: Path, count: int) -> None:
+        self.replies: list[dict[str, Any]] = []
+        results_r, results_w = os.pipe()
+        release_r, self._release_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - the child
+            try:
+                os.close(results_r)
+                os.close(self._release_w)
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+                held = []
+                for n in range(count):
+                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    sock.settimeout(5)
+                    sock.connect(str(path))
+                    sock.sendall(ping_line(n))
+                    os.write(results_w, read_line(sock))
+                    held.append(sock)
+                os.close(results_w)
+                os.read(release_r, 1)
+            except BaseException as exc:
+                os.write(results_w, json.dumps({"child": repr(exc)}).encode() + b"\n")
+            finally:
+                os._exit(0)
+        os.close(results_w)
+        os.close(release_r)
+        with os.fdopen(results_r, "rb") as pipe:
+            self.replies = [json.loads(line) for line in pipe.read().splitlines()]
+
+    def release(self) -> None:
+        os.close(self._release_w)
+        os.waitpid(self.pid, 0)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change uid")
+def test_one_user_cannot_take_every_connection(open_dir: Path) -> None:
+    path = socket_path(open_dir)
+    with ServerThread(path, TestHandler(), mode=0o666, max_per_uid=3) as srv:
+        nobody = HeldConnections(path, 4)
+        try:
+            assert [r.get("ok") for r in nobody.replies] == [True, True, True, False], (
+                nobody.replies
+            )
+            assert "too many connections from uid 65534 (at most 3)" in nobody.replies[3]["error"]
+            wait_until(lambda: srv.server.clients == 3)
+            assert ControlClient(path).request("ping")["pong"] is True  # root still gets in
+        finally:
+            nobody.release()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change uid")
+def test_the_last_connections_are_kept_for_the_privileged(open_dir: Path) -> None:
+    path = socket_path(open_dir)
+    with ServerThread(path, TestHandler(), mode=0o666, max_clients=4, reserved=2) as srv:
+        nobody = HeldConnections(path, 3)
+        try:
+            assert [r.get("ok") for r in nobody.replies] == [True, True, False], nobody.replies
+            assert "at most 2 for unprivileged users" in nobody.replies[2]["error"]
+            with connection(path) as first, connection(path) as second:
+                for n, sock in enumerate((first, second)):
+                    sock.sendall(ping_line(n))
+                    assert read_reply(sock)["ok"] is True
+                assert srv.server.clients == 4
+        finally:
+            nobody.release()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change uid")
+def test_an_unprivileged_stream_that_carries_nothing_times_out(open_dir: Path) -> None:
+    path = socket_path(open_dir)
+    line = b'{"v": 1, "id": 7, "op": "probes"}\n'
+    with ServerThread(path, TestHandler(), mode=0o666, idle_timeout=0.3) as srv:
+        begin = time.monotonic()
+        reply = run_as(NOBODY, NOBODY, [], path, line)
+        assert reply["ok"] is False and reply["id"] == 7
+        assert "idle timeout: no records for 0.3 s" in reply["error"]
+        assert time.monotonic() - begin < 3.0
+        with connection(path) as root_stream:  # a privileged stream waits as long as it must
+            root_stream.sendall(line)
+            root_stream.settimeout(0.8)
+            with pytest.raises(TimeoutError):
+                root_stream.recv(1)
+            assert srv.server.clients == 1
 
 
 def test_unknown_group_refused_at_start(sock_path: Path) -> None:

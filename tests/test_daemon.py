@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import ipmp
 from daemontools import RunningDaemon, kernel_counts, wait_for
 from ipmp.core.errors import IpmpError
 from ipmp.daemon.control import socket_path
@@ -336,6 +337,57 @@ def test_metrics_sigusr1_and_systemd_notifications(
     notify.close()
 
 
+def test_stray_signals_do_not_end_the_daemon(tmp_path: Path, daemons: list[RunningDaemon]) -> None:
+    daemon = RunningDaemon(tmp_path, EXAMPLES / "active-active.toml").start()
+    daemons.append(daemon)
+    for number in (signal.SIGUSR2, signal.SIGALRM, signal.SIGQUIT):
+        daemon.signal(number)
+        name = signal.Signals(number).name
+        line = f"ignoring {name}"
+        wait_for(lambda line=line: line in daemon.log(), 5, f"{name} logged")  # type: ignore[misc]
+    assert daemon.request("ping")["sim"] is True
+    assert daemon.stop() == 0
+
+
+def test_the_log_says_who_changed_what_and_when_the_daemon_ran(
+    tmp_path: Path, daemons: list[RunningDaemon]
+) -> None:
+    daemon = RunningDaemon(tmp_path, EXAMPLES / "active-active.toml").start()
+    daemons.append(daemon)
+    assert daemon.proc is not None
+    started = f"in.mpathd {ipmp.__version__} started (pid {daemon.proc.pid}, root {tmp_path})"
+    assert started in (daemon.log())
+    daemon.request("offline", interface="hme0")
+    daemon.request("online", interface="hme0")
+    daemon.request("ifconfig", argv=["hme1", "addif", "192.168.85.60", "up"])
+    log = daemon.log()
+    me = f"requested by uid {os.getuid()} (pid {os.getpid()})"
+    assert f"offline hme0 {me}" in log and f"online hme0 {me}" in log
+    assert f"ifconfig hme1 addif 192.168.85.60 up {me}" in log
+    daemon.request("ifconfig", argv=["hme0"])  # a read: not logged
+    assert "ifconfig hme0 requested" not in daemon.log()
+    assert daemon.stop() == 0
+    assert "stopping: every address stays where it is" in daemon.log()
+
+
+def test_a_metrics_address_beyond_loopback_needs_asking(tmp_path: Path) -> None:
+    port = free_port()
+    topology = str(EXAMPLES / "active-active.toml")
+    argv = ["-d", "--sim", topology, "--root", str(tmp_path), "--metrics", f"0.0.0.0:{port}"]
+    done = subprocess.run(
+        [sys.executable, "-m", "ipmp.daemon.main", *argv],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"in.mpathd: --metrics 0.0.0.0:{port}: not a loopback address; "
+        "add --metrics-remote to serve metrics to other hosts\n"
+    )
+    assert list(tmp_path.iterdir()) == []  # nothing written before the refusal
+
+
 def test_ipmpstat_against_the_daemon(tmp_path: Path, daemons: list[RunningDaemon]) -> None:
     daemon = RunningDaemon(tmp_path, EXAMPLES / "active-standby.toml").start()
     daemons.append(daemon)
@@ -374,8 +426,9 @@ def test_ipmpstat_against_the_daemon(tmp_path: Path, daemons: list[RunningDaemon
         "hme1",
     ]
     assert ipmpstat("-gP", "-o", "group,state").strip() == "test:degraded"
-    rows = json.loads(ipmpstat("-i", "--json"))
+    rows = json.loads(ipmpstat("-i", "--json"))["interfaces"]
     assert [(r["interface"], r["state"]) for r in rows] == [("hme0", "failed"), ("hme1", "ok")]
+    assert [r["active"] for r in rows] == [False, True]
 
 
 @settings(
@@ -444,3 +497,35 @@ def fuzz_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDae
     daemon = RunningDaemon(root, EXAMPLES / "active-active.toml").start()
     yield daemon
     daemon.kill()
+
+
+def test_the_simulator_without_a_root_gets_a_scratch_one(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "IPMP_ROOT"}
+    env["TMPDIR"] = str(tmp_path)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ipmp.daemon.main",
+            "-d",
+            "--sim",
+            str(EXAMPLES / "active-active.toml"),
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        scratch = Path(first.split("root is ", 1)[1].split(" ", 1)[0])
+        assert scratch.parent == tmp_path and scratch.name.startswith("ipmp-sim-")
+        wait_for(
+            lambda: socket_path(scratch).exists(), 20, "the daemon listens in its scratch root"
+        )
+        assert (scratch / "etc").is_dir()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        assert proc.stderr is not None
+        proc.stderr.close()

@@ -69,14 +69,59 @@ def test_reads_are_open_and_changes_are_not(daemon: Daemon) -> None:
 
 def test_malformed_arguments_are_refused_in_one_line(daemon: Daemon) -> None:
     for op, args, message in (
-        ("ifconfig", {"argv": "hme0"}, "argv must be a list of strings"),
-        ("offline", {"interface": 3}, "interface must be a string"),
+        ("ifconfig", {"argv": "hme0"}, "argv must be a list of at most 256 strings"),
+        ("offline", {"interface": 3}, "interface must be an interface name"),
         ("sim", {"command": ["link", "hme0"]}, "expected 2 arguments"),
         ("sim", {"command": ["loss", "hme0", "200"]}, "percentage from 0 to 100"),
         ("nosuch", {}, "unknown operation 'nosuch'"),
     ):
         with pytest.raises(IpmpError, match=message):
             request(daemon, op, **args)
+
+
+def _kernel_and_table(d: Daemon) -> tuple[str, list[str]]:
+    assert d.sim is not None
+    return repr(d.engine.table), sorted(map(repr, d.sim.host.addresses()))
+
+
+@pytest.mark.parametrize(
+    ("op", "args", "message"),
+    [
+        # A string is not a boolean: "false" used to force the detach.
+        ("dr_detach", {"interface": "hme0", "force": "false"}, r"force must be true or false"),
+        ("dr_detach", {"interface": "hme0", "force": 0}, r"force must be true or false"),
+        ("offline", {"interface": "hme0", "forse": True}, r"unknown argument\(s\) 'forse'"),
+        ("online", {"interface": "hme0", "x": 1}, r"online: unknown argument\(s\) 'x'"),
+        ("snapshot", {"verbose": True}, r"expected no arguments"),
+        ("offline", {}, r"missing argument 'interface'"),
+        ("offline", {"interface": "hme0\nhme1"}, r"interface must be an interface name"),
+        ("offline", {"interface": "a" * 16}, r"interface must be an interface name"),
+        ("offline", {"interface": "../hme0"}, r"interface must be an interface name"),
+        ("dr_attach", {"interface": ""}, r"interface must be an interface name"),
+        ("ifconfig", {"argv": ["hme0\n", "down"]}, r"argv must be a list"),
+        ("ifconfig", {"argv": ["hme0"], "show_ether": "yes"}, r"show_ether must be true or false"),
+        ("sim", {"command": ["rtt", "192.168.85.1", "nan"]}, r"expected a finite number"),
+        ("sim", {"command": ["rtt", "192.168.85.1", "inf"]}, r"expected a finite number"),
+        ("sim", {"command": ["rtt", "192.168.85.1", "-5"]}, r"milliseconds from 0 to"),
+        ("sim", {"command": ["loss", "hme0", "nan"]}, r"expected a finite number"),
+    ],
+)
+def test_every_argument_is_checked_and_a_refusal_changes_nothing(
+    daemon: Daemon, op: str, args: dict[str, object], message: str
+) -> None:
+    before = _kernel_and_table(daemon)
+    with pytest.raises(IpmpError, match=message) as refused:
+        request(daemon, op, **args)
+    assert "\n" not in refused.value.message
+    assert _kernel_and_table(daemon) == before
+    assert "hme0" not in daemon.engine.detached
+
+
+def test_modlist_is_a_read(daemon: Daemon) -> None:
+    out = request(daemon, "ifconfig", NOBODY, argv=["hme0", "modlist"])
+    assert "ip" in out["output"].split()  # type: ignore[index]
+    with pytest.raises(IpmpError, match="ifconfig: permission denied"):
+        request(daemon, "ifconfig", NOBODY, argv=["hme0", "modinsert", "vpnmod@2"])
 
 
 def test_a_failover_is_saved_at_once_and_made_durable_later(

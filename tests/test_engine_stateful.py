@@ -48,7 +48,7 @@ from hypothesis.stateful import (
 
 from ipmp.core.constants import IF_SCAN_INTERVAL, NUM_PROBE_FAILS
 from ipmp.core.errors import IpmpError
-from ipmp.core.failover import choose_destination
+from ipmp.core.failover import choose_destinations
 from ipmp.core.model import UNSPECIFIED, HostTable, LogicalInterface, Nic
 from ipmp.core.probing import ProbeInstance
 from ipmp.core.types import FAMILIES, Family
@@ -377,7 +377,8 @@ def misplaced_data(runner: VirtualRunner) -> dict[str, str]:
     NIC is in no group (guide: "Failover can only occur when you have configured more
     than one interface in the IPMP group"); the group has failed (guide: Group
     Failures, "does not perform failovers"); no other member is usable and plumbed for
-    every family of the NIC's data (facts 4.2); or the NIC is FAILED with its link
+    the address's family (each family fails over on its own: README, Where this
+    differs); or the NIC is FAILED with its link
     up and its probes were not failing at the last scan (facts 4.1; ``_recovering``).
     Addresses on a healthy member other than their home (FAILBACK=no, a standby in
     use) are fine: only the hosting NIC's health counts.
@@ -392,13 +393,14 @@ def misplaced_data(runner: VirtualRunner) -> dict[str, str]:
         group = engine.groups.get(nic.group)
         if (group is not None and group.failed) or _recovering(runner, nic):
             continue
-        better = _could_host(table, nic)
-        if better:
-            out[nic.name] = (
-                f"{nic.name} is unusable but keeps data addresses "
-                f"{[li.address for li in data]} while {better} of group {nic.group} could "
-                f"host them"
-            )
+        for family in FAMILIES:
+            stuck = [li.address for li in data if li.family == family]
+            better = _could_host(table, nic, {family}) if stuck else []
+            if better:
+                out[nic.name] = (
+                    f"{nic.name} is unusable but keeps data addresses {stuck} while "
+                    f"{better} of group {nic.group} could host them"
+                )
     return out
 
 
@@ -447,9 +449,9 @@ def check_test_addresses_stay(runner: VirtualRunner, model: dict[Key, Configured
             )
 
 
-def _could_host(table: HostTable, nic: Nic) -> list[str]:
-    """Other usable members of ``nic``'s group plumbed for every family of its data."""
-    needed = _data_families(nic)
+def _could_host(table: HostTable, nic: Nic, families: set[Family] | None = None) -> list[str]:
+    """Other usable members of ``nic``'s group plumbed for ``families`` (default: its data's)."""
+    needed = _data_families(nic) if families is None else families
     return [
         m.name
         for m in table.members(nic.group)
@@ -478,11 +480,14 @@ def check_offline_carries_nothing(runner: VirtualRunner) -> None:
     for nic in table.ordered():
         if not nic.offline or not nic.present:
             continue
-        busy = [li.address for li in nic.addresses() if li.is_data and li.up]
-        if busy and nic.group:
-            group = runner.engine.groups.get(nic.group)
-            if not _could_host(table, nic) or (group is not None and group.failed):
-                continue
+        group = runner.engine.groups.get(nic.group) if nic.group else None
+        if group is not None and group.failed:
+            continue
+        busy = [
+            li.address
+            for li in nic.addresses()
+            if li.is_data and li.up and (not nic.group or _could_host(table, nic, {li.family}))
+        ]
         assert not busy, f"OFFLINE {nic.name} carries UP data {busy}\n{describe(runner)}"
 
 
@@ -629,7 +634,7 @@ def convergence_problems(runner: VirtualRunner, failback: bool) -> list[str]:
     for (_family, address), [(nic, li)] in _placed(table).items():
         if li.is_data:
             home = table.nics[li.home]
-            if nic.offline and _could_host(table, nic):
+            if nic.offline and _could_host(table, nic, {li.family}):
                 problems.append(f"{address} is on offline {_label(nic, li)}")
             if failback and not home.standby and not home.offline and nic is not home:
                 problems.append(f"{address} is on {_label(nic, li)}, not at home on {home.name}")
@@ -716,13 +721,16 @@ def expect_after(
         nic = before.nics[argv[0]]
         if nic.group and argv[2] != nic.group and nic.hosts_foreign():
             # Leaving a group hands the failed-over addresses it hosts to another
-            # member; with none left the NIC adopts them (ifconfig_apply.leave_group).
+            # member, each family on its own; a family with none left is adopted
+            # by the NIC (ifconfig_apply.leave_group).
             scratch = before.clone()
-            if choose_destination(scratch, scratch.nics[nic.name], "to_any") is None:
-                for li in nic.addresses():
-                    if li.is_data and li.home != nic.name:
-                        key = (li.family, li.address)
-                        model[key] = replace(model[key], home=nic.name, at=nic.name)
+            plan = choose_destinations(
+                scratch, scratch.nics[nic.name], "to_any", lambda li: li.home != nic.name
+            )
+            for li in nic.addresses():
+                if li.is_data and li.home != nic.name and plan.get(li.family) is None:
+                    key = (li.family, li.address)
+                    model[key] = replace(model[key], home=nic.name, at=nic.name)
     elif verb in ("-failover", "failover", "up", "down"):
         found = _unit_of(before, argv[0])
         assert found is not None, f"ifconfig {argv} accepted for a missing logical interface"

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from importlib import resources
 from typing import Any
 
 import pytest
+from jsonschema import validate
 
 from ipmp.cli import ipmpstat as cli
 from ipmp.core.errors import IpmpError
@@ -35,9 +37,18 @@ from ipmp.core.ipmpstat_format import (
     render_probe,
     render_probe_json,
     select_fields,
+    unknown_fields_warning,
 )
 from ipmp.core.status import snapshot
 from simtools import boot, settle
+
+SCHEMA = json.loads((resources.files("ipmp") / "schema" / "status.json").read_text())
+
+
+def conforms(record: Any, kind: str) -> None:
+    """Validate one record against the schema's definition ``kind``."""
+    validate(record, {"$defs": SCHEMA["$defs"], "$ref": f"#/$defs/{kind}"})
+
 
 # --- hand-built snapshots -------------------------------------------------------------------
 
@@ -80,6 +91,7 @@ def _nic(
 def _snapshot(**parts: list[dict[str, Any]]) -> dict[str, Any]:
     base: dict[str, Any] = {
         "version": 1,
+        "now": 100.0,
         "groups": [],
         "interfaces": [],
         "addresses": [],
@@ -360,7 +372,7 @@ def test_no_rows() -> None:
     empty = _snapshot()
     assert render(empty, "g") == "GROUP       GROUPNAME   STATE     FDT       INTERFACES"
     assert render(empty, "g", "group", parsable=True) == ""
-    assert render_json(empty, "i") == "[]"
+    assert json.loads(render_json(empty, "i")) == {"version": 1, "interfaces": []}
 
 
 # --- -o field selection ---------------------------------------------------------------------
@@ -390,12 +402,14 @@ def test_all_selects_every_field_including_hidden_ones() -> None:
 @pytest.mark.parametrize(
     ("mode", "fields", "parsable", "message"),
     [
-        ("g", "xyz", False, 'ipmpstat: unknown output field "xyz"'),
-        ("g", "group,Bogus", True, 'ipmpstat: unknown output field "Bogus"'),
-        ("a", "interface", False, 'ipmpstat: unknown output field "interface"'),
-        ("g", None, True, "ipmpstat: -P requires -o"),
-        ("g", "all", True, 'ipmpstat: -o "all" cannot be used with -P; name the fields'),
-        ("g", ",", False, "ipmpstat: -o needs at least one field name"),
+        # libofmt's messages (ofmt_strerror), as illumos ipmpstat prints them.
+        ("g", "xyz", False, "ipmpstat: no valid output fields"),
+        ("g", "group,Bogus", True, "ipmpstat: unknown output field: `Bogus'"),
+        ("g", "x,group,y", True, "ipmpstat: unknown output fields: `x' `y'"),
+        ("a", "interface", False, "ipmpstat: no valid output fields"),
+        ("g", None, True, "ipmpstat: output fields must be specified in parsable mode"),
+        ("g", "all", True, "ipmpstat: output field `all' invalid in parsable mode"),
+        ("g", ",", False, "ipmpstat: no valid output fields"),
         ("x", None, False, "ipmpstat: unknown output mode 'x'; expected one of a, g, i, p, t"),
     ],
 )
@@ -403,6 +417,18 @@ def test_field_errors(mode: str, fields: str | None, parsable: bool, message: st
     with pytest.raises(IpmpError) as info:
         render(GROUP_SITE, mode, fields, parsable=parsable)
     assert info.value.message == message
+
+
+def test_human_mode_leaves_unknown_fields_out() -> None:
+    assert render(GROUP_SITE, "g", "bogus,state,group,x") == render(GROUP_SITE, "g", "state,group")
+    assert unknown_fields_warning("g", "bogus,state") == (
+        "ipmpstat: ignoring unknown output field: `bogus'"
+    )
+    assert unknown_fields_warning("g", "a,state,b") == (
+        "ipmpstat: ignoring unknown output fields: `a' `b'"
+    )
+    assert unknown_fields_warning("g", "state") is None
+    assert unknown_fields_warning("g", "all") is None
 
 
 def test_snapshot_errors() -> None:
@@ -482,35 +508,35 @@ def test_target_mode_resolves_testaddr_and_each_target() -> None:
 # --- --json ---------------------------------------------------------------------------------
 
 
-def test_json_has_every_field_in_order_with_lowercase_names() -> None:
-    rows = json.loads(render_json(GROUP_SITE, "g"))
-    assert list(rows[2]) == ["group", "groupname", "state", "fdt", "interfaces"]
-    assert rows[1] == {
-        "group": "acctg1",
-        "groupname": "acctg1",
-        "state": "failed",
-        "fdt": "",
-        "interfaces": "[hme0 hme1]",
-    }
-    assert rows[2]["interfaces"] == "fops0 fops3 (fops2) [fops1]"
+def test_json_is_the_snapshots_own_typed_records() -> None:
+    out = json.loads(render_json(GROUP_SITE, "g"))
+    assert out == {"version": 1, "groups": GROUP_SITE["groups"]}
+    assert out["groups"][1]["fdt_ms"] is None and out["groups"][0]["fdt_ms"] == 10000
+    nics = json.loads(render_json(GROUP_SITE, "i"))["interfaces"]
+    assert nics[0]["active"] is True and nics[0]["index"] == 2
 
 
 @pytest.mark.parametrize("mode", ["a", "g", "i", "t"])
-def test_json_keys_for_every_mode(mode: str) -> None:
+def test_json_of_every_mode_follows_the_schema(mode: str) -> None:
     site = {**GROUP_SITE, **{k: v for k, v in ADDRESS_SITE.items() if k == "addresses"}}
     site["targets"] = TARGET_SITE["targets"]
-    rows = json.loads(render_json(site, mode))
-    assert rows
-    keys = [f.key for f in select_fields(mode, "all")]
-    assert all(list(row) == keys for row in rows)
-    # Stable: rendering twice gives the same text.
+    out = json.loads(render_json(site, mode))
+    section, kind = {
+        "a": ("addresses", "address"),
+        "g": ("groups", "group"),
+        "i": ("interfaces", "interface"),
+        "t": ("targets", "target"),
+    }[mode]
+    assert list(out) == ["version", section] and out[section]
+    for record in out[section]:
+        conforms(record, kind)
     assert render_json(site, mode) == render_json(site, mode)
 
 
-def test_json_addresses_are_numeric() -> None:
-    rows = json.loads(render_json(TARGET_SITE, "t"))
-    assert rows[0]["targets"] == "192.168.85.1 192.168.85.3"
-    assert rows[1] == {"interface": "subitops1", "mode": "disabled", "testaddr": "", "targets": ""}
+def test_json_addresses_are_numeric_lists() -> None:
+    out = json.loads(render_json(TARGET_SITE, "t"))["targets"]
+    assert out[0]["targets"] == ["192.168.85.1", "192.168.85.3"]
+    assert out[1]["mode"] == "disabled" and out[1]["targets"] == []
 
 
 # --- -p probes ------------------------------------------------------------------------------
@@ -522,17 +548,31 @@ ACKED = {
     "probe": 589,
     "target": "192.168.85.1",
     "rtt_ms": 0.76,
+    "netrtt_ms": 0.52,
     "rttavg_ms": 0.76,
     "rttdev_ms": 0.19,
 }
-LOST = {**ACKED, "time": 101.5, "probe": 590, "rtt_ms": None, "rttavg_ms": None, "rttdev_ms": None}
+LOST = {
+    **ACKED,
+    "time": 101.5,
+    "probe": 590,
+    "rtt_ms": None,
+    "netrtt_ms": None,
+    "rttavg_ms": None,
+    "rttdev_ms": None,
+}
 
 
 def test_probe_lines() -> None:
     assert probe_header() == "TIME      INTERFACE   PROBE  NETRTT    RTT       TARGET"
     assert (
         render_probe(ACKED, 100.0)
-        == "0.11s     net0        589    0.76ms    0.76ms    192.168.85.1"
+        == "0.11s     net0        589    0.52ms    0.76ms    192.168.85.1"
+    )
+    # A stack that cannot tell the kernel's receive time leaves NETRTT empty.
+    assert (
+        render_probe({**ACKED, "netrtt_ms": None}, 100.0, "netrtt,rtt")
+        == ("NETRTT    RTT\n--        0.76ms".splitlines()[1])
     )
     assert (
         render_probe(LOST, 100.0) == "1.50s     net0        590    --        --        192.168.85.1"
@@ -546,7 +586,7 @@ def test_probe_hidden_fields_and_parsable() -> None:
         "TIME      INTERFACE   PROBE  NETRTT    RTT       RTTAVG    TARGET              RTTDEV"
     )
     assert render_probe(ACKED, 100.0, "all") == (
-        "0.11s     net0        589    0.76ms    0.76ms    0.76ms    192.168.85.1        0.19ms"
+        "0.11s     net0        589    0.52ms    0.76ms    0.76ms    192.168.85.1        0.19ms"
     )
     assert render_probe(LOST, 100.0, "probe,rtt,rttavg", parsable=True) == "590::"
     v6 = {**ACKED, "target": "fe80::1"}
@@ -559,19 +599,13 @@ def test_probe_target_resolution() -> None:
 
 
 def test_probe_json_and_malformed_records() -> None:
-    assert json.loads(render_probe_json(LOST, 100.0)) == {
-        "time": "1.50s",
-        "interface": "net0",
-        "probe": "590",
-        "netrtt": "",
-        "rtt": "",
-        "rttavg": "",
-        "target": "192.168.85.1",
-        "rttdev": "",
-    }
+    assert json.loads(render_probe_json(LOST)) == LOST
+    conforms(json.loads(render_probe_json(ACKED)), "probe")
     with pytest.raises(IpmpError, match="malformed probe record"):
         render_probe({"time": 1.0}, 0.0)
-    with pytest.raises(IpmpError, match="-P requires -o"):
+    with pytest.raises(IpmpError, match="malformed probe record"):
+        render_probe_json({"time": 1.0})
+    with pytest.raises(IpmpError, match="output fields must be specified in parsable mode"):
         render_probe(ACKED, 0.0, parsable=True)
 
 
@@ -602,8 +636,12 @@ def test_simulated_active_standby_with_hme0_cable_pulled() -> None:
     # A 24-character IPv6 test address overflows TESTADDR (20): one space, then TARGETS.
     assert targets[2] == "hme0        routes    fe80::a00:20ff:feb9:19fa fe80::1 fe80::2"
 
+    validate(site, SCHEMA)  # the daemon's own snapshot follows the schema it documents
     records = runner.engine.drain_probe_records()
     assert records
+    for record in records:
+        conforms(record, "probe")
+        assert record["netrtt_ms"] is not None and record["netrtt_ms"] <= record["rtt_ms"]
     lines = [render_probe(r, records[0]["time"]) for r in records]
     assert lines[0].startswith("0.00s     hme1        ")
     assert all(" hme1 " in line for line in lines)  # hme0 has no link: it sends nothing
@@ -671,15 +709,17 @@ def test_cli_resolves_names_unless_n(capsys: pytest.CaptureFixture[str]) -> None
 def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, ["-i", "--json"], INTERFACE_SITE)
     assert code == 0
-    rows = json.loads(out)
+    rows = json.loads(out)["interfaces"]
     assert rows[3] == {
         "interface": "hme1",
-        "active": "no",
+        "active": False,
         "group": "acctg1",
         "flags": "is-----",
         "link": "down",
         "probe": "unknown",
         "state": "failed",
+        "present": True,
+        "index": 2,
     }
 
 
@@ -693,10 +733,10 @@ def test_cli_parsable_with_no_rows_prints_nothing(capsys: pytest.CaptureFixture[
         (["-g", "-i"], "ipmpstat: only one output format may be specified\n"),
         (["-gi"], "ipmpstat: only one output format may be specified\n"),
         (["-g", "-g"], "ipmpstat: only one output format may be specified\n"),
-        (["-P", "-g"], "ipmpstat: -P requires -o\n"),
-        (["-o", "xyz", "-g"], 'ipmpstat: unknown output field "xyz"\n'),
-        (["-o", "rttavg", "-t"], 'ipmpstat: unknown output field "rttavg"\n'),
-        (["-P", "-o", "all", "-i"], 'ipmpstat: -o "all" cannot be used with -P; name the fields\n'),
+        (["-P", "-g"], "ipmpstat: output fields must be specified in parsable mode\n"),
+        (["-o", "xyz", "-g"], "ipmpstat: no valid output fields\n"),
+        (["-P", "-o", "rttavg", "-t"], "ipmpstat: unknown output field: `rttavg'\n"),
+        (["-P", "-o", "all", "-i"], "ipmpstat: output field `all' invalid in parsable mode\n"),
         (["-g", "--json", "-P", "-o", "group"], "ipmpstat: --json cannot be combined with -P\n"),
         (
             ["-g", "--json", "-o", "group"],
@@ -707,12 +747,38 @@ def test_cli_parsable_with_no_rows_prints_nothing(capsys: pytest.CaptureFixture[
 def test_cli_usage_errors(
     capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    assert _run(capsys, argv) == (2, "", message)
+    # illumos ipmpstat exits 1 for every usage error (usage(), die()).
+    assert _run(capsys, argv) == (1, "", message)
+
+
+def test_cli_unknown_fields_warn_and_go_on(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, ["-g", "-o", "group,bogus,state"], GROUP_SITE)
+    assert code == 0
+    assert err == "ipmpstat: ignoring unknown output field: `bogus'\n"
+    assert out.splitlines()[0].split() == ["GROUP", "STATE"]
+
+
+def test_cli_header_repeats_each_screenful_on_a_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    many = _snapshot(
+        groups=[_group(f"g{n}", "ok", 10000, [f"e{n}"]) for n in range(10)],
+    )
+    out = _run(capsys, ["-g", "-o", "group"], many)[1]
+    assert out.splitlines().count("GROUP") == 1  # not a terminal: one header
+    monkeypatch.setattr(cli.Screen, "for_stdout", classmethod(lambda c, h: c(h, 4)))
+    out = _run(capsys, ["-g", "-o", "group"], many)[1]
+    lines = out.splitlines()
+    # As libofmt: the header is a row of the screen, so 3 rows follow each one.
+    assert lines[:9] == ["GROUP", "g0", "g1", "g2", "GROUP", "g3", "g4", "g5", "GROUP"]
+    assert lines.count("GROUP") == 4 and len(lines) == 14
+    out = _run(capsys, ["-g", "-P", "-o", "group"], many)[1]
+    assert "GROUP" not in out  # parsable output never has one
 
 
 def test_cli_no_mode_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, [])
-    assert (code, out) == (2, "")
+    assert (code, out) == (1, "")
     assert err == cli.USAGE + "\n"
     assert err.startswith("usage: ipmpstat [-n] [-o <field> [-P]] -a|-g|-i|-p|-t\n\n")
     assert "\t\t -P  display using parsable output mode\n" in err
@@ -732,7 +798,7 @@ def test_cli_bad_options_show_usage(
     capsys: pytest.CaptureFixture[str], argv: list[str], first: str
 ) -> None:
     code, out, err = _run(capsys, argv)
-    assert (code, out) == (2, "")
+    assert (code, out) == (1, "")
     assert err == first + "\n" + cli.USAGE + "\n"
 
 
@@ -750,13 +816,17 @@ def test_cli_malformed_snapshot(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_probes(capsys: pytest.CaptureFixture[str]) -> None:
+    # TIME counts from ipmpstat's start: the snapshot's `now` (100.0) on the
+    # daemon's clock; a probe sent before that would be negative.
     code, out, err = _run(capsys, ["-p", "-n"], INTERFACE_SITE, [ACKED, LOST])
     assert (code, err) == (0, "")
     assert out == (
         "TIME      INTERFACE   PROBE  NETRTT    RTT       TARGET\n"
-        "0.00s     net0        589    0.76ms    0.76ms    192.168.85.1\n"
-        "1.39s     net0        590    --        --        192.168.85.1\n"
+        "0.11s     net0        589    0.52ms    0.76ms    192.168.85.1\n"
+        "1.50s     net0        590    --        --        192.168.85.1\n"
     )
+    earlier = {**INTERFACE_SITE, "now": 100.5}
+    assert _run(capsys, ["-p", "-n"], earlier, [ACKED])[1].splitlines()[1].startswith("-0.39s")
 
 
 def test_cli_probes_parsable_and_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -764,7 +834,7 @@ def test_cli_probes_parsable_and_json(capsys: pytest.CaptureFixture[str]) -> Non
     assert (code, out) == (0, "589:0.76ms\n590:\n")
     code, out, _ = _run(capsys, ["-p", "--json"], INTERFACE_SITE, [ACKED, LOST])
     assert code == 0
-    assert [json.loads(line)["probe"] for line in out.splitlines()] == ["589", "590"]
+    assert [json.loads(line) for line in out.splitlines()] == [ACKED, LOST]
 
 
 def test_cli_probes_stop_on_ctrl_c(capsys: pytest.CaptureFixture[str]) -> None:
@@ -776,7 +846,7 @@ def test_cli_probes_stop_on_ctrl_c(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert out.splitlines() == [
         "TIME      INTERFACE   PROBE  NETRTT    RTT       TARGET",
-        "0.00s     net0        589    0.76ms    0.76ms    192.168.85.1",
+        "0.11s     net0        589    0.52ms    0.76ms    192.168.85.1",
     ]
 
 

@@ -471,3 +471,112 @@ def test_member_sysctls_set_on_join_and_restored_on_leave(make_lab: Callable[[st
     assert [sysctl(k) for k in ("arp_announce", "rp_filter")] == ["0", "0"]
     assert [sysctl(linkdown), sysctl(linkdown, "ipv6")] == ["0", "0"]
     assert "eth1: restored net.ipv4.conf.eth1.arp_ignore=0" in host.log()
+
+
+MIXED_FAMILIES = """
+[host]
+name = "mixed"
+[mpathd]
+text = "FAILURE_DETECTION_TIME=2000\\nFAILBACK=yes\\nTRACK_INTERFACES_ONLY_WITH_GROUPS=yes\\n"
+[[link]]
+name = "net0"
+  [[link.neighbour]]
+  name = "router1"
+  role = "router"
+  address = "192.0.2.1"
+  address6 = "fe80::1"
+  [[link.neighbour]]
+  name = "router2"
+  role = "router"
+  address = "192.0.2.2"
+  address6 = "fe80::2"
+[[nic]]
+name = "eth0"
+mac = "8:0:20:b9:19:fa"
+link = "net0"
+hostname = '''
+192.0.2.19 netmask + broadcast + group test up \\
+    addif 192.0.2.21 deprecated -failover netmask + broadcast + up
+'''
+hostname6 = '''
+-failover group test up
+addif 2001:db8::19/64 up
+'''
+[[nic]]
+name = "eth1"
+mac = "8:0:20:b9:1b:fc"
+link = "net0"
+hostname = '''
+192.0.2.20 netmask + broadcast + group test up \\
+    addif 192.0.2.22 deprecated -failover netmask + broadcast + up
+'''
+"""
+
+
+def test_each_family_fails_over_on_its_own(make_lab: Callable[[str], Lab]) -> None:
+    """eth1 has no /etc/hostname6.eth1: IPv4 moves to it, IPv6 stays on eth0 (issue 10.7).
+
+    The kernel gives eth1 an IPv6 link-local address as it does every NIC;
+    that does not make it plumbed for inet6 (README: Where this differs).
+    """
+    host = started(make_lab, MIXED_FAMILIES)
+    v6 = "2001:db8::19"
+    assert any(n == "eth1" and f == "inet6" for n, f, _a, _p in host.kernel())
+    wait_for(
+        lambda: "NIC eth1 of group test is not plumbed for IPv6" in host.log(),
+        30,
+        "the not-plumbed line for eth1",
+    )
+    assert host.answers_ping(v6)
+    host.lab.set_cable("eth0", False)
+    wait_for(lambda: host.holder("192.0.2.19") == "eth1", 2, "192.0.2.19 moved to eth1")
+    wait_for(lambda: host.answers_ping("192.0.2.19"), 3, "192.0.2.19 answers on eth1")
+    assert host.holder(v6) == "eth0"
+    host.check_invariant({"192.0.2.19": "eth1", "192.0.2.20": "eth1", v6: "eth0"})
+    stranded = (
+        "moving addresses from failed IPv6 interfaces: eth0 "
+        "(couldn't move, no alternative interface)"
+    )
+    log = host.log()
+    assert "Successfully failed over from NIC eth0 to NIC eth1" in log
+    assert log.count(stranded) == 1
+    rows = {r["address"]: r for r in host.snapshot()["addresses"]}
+    assert (rows["192.0.2.19"]["inbound"], rows[v6]["inbound"]) == ("eth1", "")
+    host.lab.set_cable("eth0", True)
+    wait_for(lambda: host.holder("192.0.2.19") == "eth0", 10, "failback to eth0")
+    host.check_invariant({**DATA, v6: "eth0"})
+    wait_for(lambda: host.answers_ping(v6), 5, f"{v6} answers on eth0")
+    assert host.log().count(stranded) == 1
+
+
+def test_restart_leaves_the_kernels_link_local_alone(make_lab: Callable[[str], Lab]) -> None:
+    """After a SIGKILL and restart eth1 is still not plumbed for inet6: its
+    kernel link-local address is neither adopted nor deleted."""
+    host = started(make_lab, MIXED_FAMILIES)
+    link_local = [a for n, f, a, _p in host.kernel() if (n, f) == ("eth1", "inet6")]
+    assert link_local
+    _kill_after_failover(host)
+    host.start()
+    assert "restarting: adopting the saved state" in host.log()
+    assert "adopted inet6" not in host.log()
+    assert [a for n, f, a, _p in host.kernel() if (n, f) == ("eth1", "inet6")] == link_local
+    host.check_invariant({"192.0.2.19": "eth1", "192.0.2.20": "eth1", "2001:db8::19": "eth0"})
+    rows = {r["interface"]: r for r in host.snapshot()["targets"]}
+    assert rows["eth1"]["family"] == "inet"
+    host.lab.set_cable("eth0", True)
+    wait_for(lambda: host.holder("192.0.2.19") == "eth0", 15, "failback after the restart")
+    host.check_invariant({**DATA, "2001:db8::19": "eth0"})
+
+
+def test_probe_records_carry_the_kernels_receive_time(make_lab: Callable[[str], Lab]) -> None:
+    """ipmpstat -p's NETRTT (kernel receipt, SO_TIMESTAMPNS) is measured apart from RTT."""
+    host = started(make_lab, topology_text("lab-active-active"))
+    answered = []
+    for record in host.client().stream("probes"):
+        if record["rtt_ms"] is not None:
+            answered.append(record)
+        if len(answered) >= 8:
+            break
+    for record in answered:
+        assert record["netrtt_ms"] is not None, record
+        assert 0 <= record["netrtt_ms"] <= record["rtt_ms"], record

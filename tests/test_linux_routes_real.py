@@ -11,6 +11,8 @@ the repair it is back on ens3.
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -117,3 +119,24 @@ def test_defaultrouter_is_installed_at_boot(make_lab: Callable[[str], Lab]) -> N
         )
     for address in DATA:
         assert peer_reaches(host, address)
+
+
+def test_a_restart_during_the_failure_still_brings_the_routes_home(
+    make_lab: Callable[[str], Lab],
+) -> None:
+    host = RealHost(make_lab(OFFLINK)).start()
+    wait_for(host.probing, 30, "every interface probing with targets in both families")
+    add_defaults(host)
+    check_home(host)
+    host.lab.set_cable("ens3", False)
+    for family in ROUTERS:
+        wait_for(lambda f=family: default_devices(host, f) == {"ens4"}, 5, f"{family} on ens4")
+    os.kill(host.pid, signal.SIGKILL)
+    wait_for(lambda: not host.answers(), 5, "the daemon is gone")
+    host.lab.stop_processes()
+    host.start()
+    assert "restarting: adopting the saved state" in host.log()
+    # Where the routes belong was saved: the new daemon moves them home.
+    host.lab.set_cable("ens3", True)
+    wait_for(lambda: host.holder("198.51.100.19") == "ens3", 30, "failback to ens3")
+    check_home(host)

@@ -385,6 +385,7 @@ def test_unicast_reply_arrives_after_the_rtt() -> None:
             timestamp_ms=1009,
             kind=PROBE_UNI,
             length=16,
+            received_at=pytest.approx(10.002),  # type: ignore[arg-type]
         )
     ]
     assert host.next_due() is None

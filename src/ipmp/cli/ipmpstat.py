@@ -7,9 +7,12 @@ The status comes from in.mpathd: ``fetch()`` returns its snapshot
 for ``-p``.  Both are injected; the defaults below stand in for the daemon
 client until it is wired and report that in.mpathd cannot be reached.
 
-Exit status: 0 on success (also when ``-p`` is stopped with Ctrl-C), 1 when
-the status cannot be obtained or shown, 2 for a command line that is wrong by
-itself (checked before in.mpathd is contacted).
+Exit status, as illumos ipmpstat's: 0 on success (also when ``-p`` is
+stopped with Ctrl-C), 1 for everything else: a command line that is wrong by
+itself (checked before in.mpathd is contacted), or status that cannot be
+obtained or shown.  Unknown ``-o`` fields in human format are named in a
+warning and left out, as libofmt does; in parsable format they are an error.
+On a terminal the header is shown again at each screenful.
 """
 
 from __future__ import annotations
@@ -24,16 +27,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ipmp import version_line
 from ipmp.core.errors import IpmpError
 from ipmp.core.ipmpstat_format import (
     Mode,
     Resolver,
     probe_header,
-    render,
     render_json,
+    render_lines,
     render_probe,
     render_probe_json,
     select_fields,
+    unknown_fields_warning,
 )
 
 if TYPE_CHECKING:
@@ -59,7 +64,7 @@ _MODE_LETTERS: dict[str, Mode] = {"-a": "a", "-g": "g", "-i": "i", "-p": "p", "-
 
 
 class UsageError(Exception):
-    """The command line is wrong by itself: exit 2.
+    """The command line is wrong by itself: exit 1.
 
     ``message`` is one line, or None to print only the usage text;
     ``show_usage`` adds the usage text after the message (as getopt errors do).
@@ -69,6 +74,10 @@ class UsageError(Exception):
         super().__init__(message)
         self.message = message
         self.show_usage = show_usage or message is None
+
+
+class VersionRequested(Exception):
+    """``--version`` was given: print the version and exit 0, whatever else was asked."""
 
 
 def _client() -> ControlClient:
@@ -120,11 +129,13 @@ class _Options:
 
 def _parse(argv: Sequence[str]) -> _Options:
     try:
-        pairs, operands = getopt.getopt(list(argv), "nPo:agipt", ["json"])
+        pairs, operands = getopt.getopt(list(argv), "nPo:agipt", ["json", "version"])
     except getopt.GetoptError as err:
         if err.msg.startswith("option -") and "requires argument" in err.msg:
             raise UsageError(f"{PROG}: option requires an argument -- {err.opt}", True) from None
         raise UsageError(f"{PROG}: illegal option -- {err.opt}", True) from None
+    if ("--version", "") in pairs:
+        raise VersionRequested
     mode: Mode | None = None
     fields: str | None = None
     for flag, value in pairs:
@@ -156,6 +167,42 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
+class Screen:
+    """Prints lines, with the header again at each screenful on a terminal.
+
+    As libofmt does: the header counts as a row, and it comes back whenever
+    the rows printed fill the terminal's height.  Off a terminal it is
+    printed once (scripts and pipes see one header).
+    """
+
+    def __init__(self, header: str | None, rows: int | None) -> None:
+        self.header = header
+        self.rows = rows
+        self.printed = 0
+
+    @classmethod
+    def for_stdout(cls, header: str | None) -> Screen:
+        rows: int | None = None
+        if sys.stdout.isatty():
+            with contextlib.suppress(OSError):
+                rows = os.get_terminal_size(sys.stdout.fileno()).lines
+            rows = rows if rows and rows > 1 else 24
+        return cls(header, rows)
+
+    def line(self, text: str) -> None:
+        if self.header is not None and self.rows is not None and self.printed % self.rows == 0:
+            _say(self.header)
+            self.printed += 1
+        _say(text)
+        self.printed += 1
+
+    def show_header(self) -> None:
+        """Show the header now if nothing was shown yet (a table with no rows has one)."""
+        if self.printed == 0 and self.header is not None:
+            _say(self.header)
+            self.printed += 1
+
+
 def _probe_loop(
     options: _Options,
     snapshot: dict[str, Any],
@@ -165,19 +212,22 @@ def _probe_loop(
     """Print probe records until the stream ends (or Ctrl-C, handled by main)."""
     if not any(nic.get("probe") != "disabled" for nic in snapshot.get("interfaces", [])):
         raise IpmpError(f"{PROG}: probe-based failure detection is disabled")
-    if not options.parsable and not options.json:
-        _say(probe_header(options.fields))
-    start: float | None = None
+    header = None if options.parsable or options.json else probe_header(options.fields)
+    screen = Screen.for_stdout(header)
+    screen.show_header()
+    # TIME counts from ipmpstat's start, on in.mpathd's clock: the snapshot
+    # taken at start says what that clock read then (negative TIME: a probe
+    # sent before ipmpstat started).
+    now = snapshot.get("now")
+    start: float | None = float(now) if isinstance(now, int | float) else None
     for record in probes():
         if start is None:
-            # The records carry in.mpathd's clock, which is not ours: TIME
-            # counts from the first probe shown.
             sent = record.get("time")
             start = float(sent) if isinstance(sent, int | float) else 0.0
         if options.json:
-            _say(render_probe_json(record, start))
+            _say(render_probe_json(record))
         else:
-            _say(
+            screen.line(
                 render_probe(
                     record,
                     start,
@@ -211,12 +261,19 @@ def main(
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         options = _parse(arguments)
+    except VersionRequested:
+        print(version_line(PROG))
+        return 0
     except UsageError as err:
         if err.message is not None:
             print(err.message, file=sys.stderr)
         if err.show_usage:
             print(USAGE, file=sys.stderr)
-        return 2
+        return 1
+    if not options.parsable and not options.json:
+        warning = unknown_fields_warning(options.mode, options.fields)
+        if warning is not None:
+            print(warning, file=sys.stderr)
     fetch = fetch_from_daemon if fetch is None else fetch
     probes = probes_from_daemon if probes is None else probes
     namer: Resolver = functools.lru_cache(maxsize=None)(resolve or system_resolve)
@@ -227,7 +284,7 @@ def main(
         elif options.json:
             _say(render_json(snapshot, options.mode))
         else:
-            text = render(
+            header, lines = render_lines(
                 snapshot,
                 options.mode,
                 options.fields,
@@ -235,8 +292,10 @@ def main(
                 options.numeric,
                 namer,
             )
-            if text:
-                _say(text)
+            screen = Screen.for_stdout(header)
+            screen.show_header()
+            for line in lines:
+                screen.line(line)
     except IpmpError as err:
         _error(err)
         return 1

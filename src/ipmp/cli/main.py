@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ipmp import version_line
 from ipmp.core.errors import IpmpError
 from ipmp.core.ifconfig_grammar import parse_ifconfig
 from ipmp.rootfs import default_root
@@ -79,6 +80,7 @@ def _ifconfig_options(argv: Sequence[str]) -> argparse.Namespace:
 
 
 USAGE = """usage: ipmp [--root DIR] COMMAND ...
+       ipmp --version
 
 commands:
   demo                         the guide's story on the simulated host
@@ -94,6 +96,28 @@ commands:
                                rtt ADDR MS, unplug IF, plug IF"""
 
 
+HELP = {
+    "demo": "usage: ipmp demo\n\n"
+    "The guide's story on the simulated host, on virtual time (no root,\n"
+    "no NICs): configuration files, a failure, the failover, the repair and failback.",
+    "ifconfig": IFCONFIG_USAGE
+    + "\n\nWith --sim, boots a throw-away simulated host from TOPOLOGY (an example name or a\n"
+    "TOML file), lets it settle (--settle, default 45 s of virtual time) and runs one\n"
+    "command; -v shows the daemon's log.  Without --sim, asks the running in.mpathd.",
+    "offline": "usage: ipmp offline IF\n\nTake IF out of use: its data addresses move to "
+    "another member (if_mpadm -d IF).",
+    "online": "usage: ipmp online IF\n\nPut an offline IF back in use; its addresses come "
+    "back (if_mpadm -r IF).",
+    "dr": "usage: ipmp dr detach IF [-f] | ipmp dr attach IF\n\ndetach: move IF's addresses "
+    "away and unplumb it before the NIC is removed\n(-f: also when some cannot move); attach: "
+    "configure the NIC again from its\nhostname files.",
+    "sim": "usage: ipmp sim link IF up|down | loss IF PERCENT | drop IF on|off |\n"
+    "                target ADDR up|down | rtt ADDR MS | unplug IF | plug IF\n\n"
+    "Faults on the simulated host of a running in.mpathd --sim.",
+}
+"""What ``ipmp COMMAND --help`` prints (``ipmp lab --help`` has its own)."""
+
+
 def _client(root: Path) -> ControlClient:
     from ipmp.client import ControlClient
     from ipmp.daemon.control import socket_path
@@ -101,12 +125,21 @@ def _client(root: Path) -> ControlClient:
     return ControlClient(socket_path(root))
 
 
+def set_offline(root: Path, name: str, offline: bool) -> None:
+    """Ask in.mpathd to take ``name`` out of use or back (``ipmp offline|online``, if_mpadm).
+
+    Raises IpmpError with the daemon's one-line refusal, which names the
+    operation and the interface (``offline: hme1: Interface already offlined``).
+    """
+    _client(root).request("offline" if offline else "online", interface=name)
+
+
 def _admin(root: Path, words: list[str]) -> int:
     verb = words[0]
     if verb in ("offline", "online"):
         if len(words) != 2:
             raise IpmpError(f"ipmp {verb}: expected one interface name; usage: ipmp {verb} IF")
-        _client(root).request(verb, interface=words[1])
+        set_offline(root, words[1], verb == "offline")
         return 0
     if verb == "dr":
         if len(words) >= 3 and words[1] == "detach" and words[3:] in ([], ["-f"]):
@@ -138,13 +171,23 @@ def _main(argv: Sequence[str] | None) -> int:
                 raise IpmpError("ipmp: --root needs a directory")
             root = Path(arguments[1])
             arguments = arguments[2:]
+        if arguments[:1] == ["--version"]:
+            print(version_line("ipmp"))
+            return 0
         if not arguments or arguments[0] in ("-h", "--help"):
             print(USAGE, file=sys.stdout if arguments else sys.stderr)
             return 0 if arguments else 2
         command = arguments[0]
+        if command in HELP and arguments[1:2] in (["-h"], ["--help"]):
+            print(HELP[command])
+            return 0
         if command == "demo":
             from ipmp.cli.demo import run_demo
 
+            if len(arguments) > 1:
+                raise IpmpError(
+                    f"ipmp demo: unexpected argument {arguments[1]!r}; usage: ipmp demo"
+                )
             return run_demo()
         if command == "ifconfig":
             options = _ifconfig_options(arguments[1:])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +64,9 @@ from ipmp.core.events import (
     SettingsChanged,
 )
 from ipmp.core.failover import (
-    choose_destination,
+    Failover,
+    choose_destinations,
+    data_families,
     fail_back,
     fail_over,
     homed_at,
@@ -76,9 +78,16 @@ from ipmp.core.hostname_files import HostnameFile
 from ipmp.core.ifconfig_apply import ApplyContext, apply_ifconfig
 from ipmp.core.ifconfig_format import format_all, format_interface
 from ipmp.core.ifconfig_grammar import IfconfigCommand, Plumb, SetGroup, parse_ifconfig
-from ipmp.core.model import HostTable, Instance, LogicalInterface, Nic, link_local_from_mac
+from ipmp.core.model import (
+    HostTable,
+    Instance,
+    LogicalInterface,
+    Nic,
+    is_link_local,
+    link_local_from_mac,
+)
 from ipmp.core.mpathd_config import MpathdConfig
-from ipmp.core.persist import table_to_state
+from ipmp.core.persist import forget_nics, table_to_state
 from ipmp.core.probing import ProbeInstance, Target, TargetState
 from ipmp.core.reconcile import reconcile, undo_actions
 from ipmp.core.routes import RouteFollower, router_member
@@ -91,6 +100,15 @@ NO_TEST_ADDRESS = (
 TEST_ADDRESS_NOW = (
     "Test address now configured on interface {}; enabling probe-based failure detection on it"
 )
+COULDNT_MOVE = (
+    "moving addresses from failed {} interfaces: {} (couldn't move, no alternative interface)"
+)
+"""A family's data addresses that no member can take.  S10's in.mpathd has no
+message for it (its failover moves nothing then, facts §4.2); the closest
+documented text is the boot scripts' line for a missing NIC, which the guide
+quotes (NICs That Were Missing at System Boot; How to Replace a Physical
+Interface That Has Failed: "hme1 (couldn't move, no alternative interface)";
+facts §4.9, §5 Other), IPv4 or IPv6 naming the family."""
 
 
 @dataclass
@@ -120,6 +138,7 @@ class Tracking:
     failed_by_probes: bool = False
     subnet_warned: bool = False
     no_targets_logged: set[Family] = field(default_factory=set)
+    stranded_logged: set[Family] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -161,6 +180,15 @@ def _of_group(nic: Nic) -> str:
 
 def _fam_label(family: Family) -> str:
     return "IPv4" if family == "inet" else "IPv6"
+
+
+def _fam_labels(families: Iterable[Family]) -> str:
+    return " and ".join(_fam_label(family) for family in families)
+
+
+def _stranded(plan: dict[Family, Nic | None]) -> list[Family]:
+    """The families of a failover plan that no member can take."""
+    return [family for family, dst in plan.items() if dst is None]
 
 
 class Engine:
@@ -453,7 +481,13 @@ class Engine:
         self._arm_scan(now)
         return _members_first(actions)
 
-    def restore(self, saved: HostTable, files: Sequence[HostnameFile], now: float) -> list[Action]:
+    def restore(
+        self,
+        saved: HostTable,
+        files: Sequence[HostnameFile],
+        now: float,
+        fresh: Collection[str] = (),
+    ) -> list[Action]:
         """Take over after a restart: the saved table, merged with what the kernel holds.
 
         Hardware facts come from the inventory (``NicAppeared``); addresses the
@@ -461,8 +495,14 @@ class Engine:
         the difference is carried out: a move a crash interrupted is completed,
         an address found twice is kept once, an address the kernel lost is
         re-created, and one the saved state does not know is adopted.
+
+        ``fresh`` names NICs whose hostname files changed since ``saved`` was
+        written: their saved configuration is dropped and they are configured
+        from the files as they read now, as at boot; the addresses of their old
+        configuration are removed from the kernel, not adopted.
         """
         self.files = {(f.ifname, f.family): f for f in files}
+        forgotten = forget_nics(saved, fresh)
         inventory = self.table
         for name, nic in saved.nics.items():
             hardware = inventory.nics.get(name)
@@ -479,7 +519,34 @@ class Engine:
         actions: list[Action] = []
         found = self.found.addresses if self.found is not None else ()
         plumbed = self.found.plumbed if self.found is not None else ()
+
+        # Linux gives every NIC an IPv6 link-local address of its own; on a NIC
+        # the saved configuration has not plumbed for inet6 it is the kernel's,
+        # not ours: neither adopted (the NIC would become plumbed for inet6 and
+        # take IPv6 data addresses) nor unplumbed (README: Where this differs).
+        # A NIC configured afresh is plumbed for what its files say.
+        def unplumbed(name: str, family: Family) -> bool:
+            if name in fresh:
+                return (name, family) not in self.files
+            configured = saved.nics.get(name)
+            return configured is not None and family not in configured.instances
+
+        kernel_own = {
+            (entry.ifname, entry.family)
+            for entry in found
+            if is_link_local(entry.family, entry.address) and unplumbed(entry.ifname, entry.family)
+        }
+        found = tuple(
+            entry
+            for entry in found
+            if (entry.ifname, entry.family) not in kernel_own
+            or not is_link_local(entry.family, entry.address)
+        )
         for name, family in plumbed:
+            if (name, family) in kernel_own and not any(
+                (e.ifname, e.family) == (name, family) for e in found
+            ):
+                continue
             if name in kernel.nics:
                 kernel.nics[name].instances[family] = Instance(family)
         holders: dict[tuple[Family, str], list[FoundAddress]] = {}
@@ -487,6 +554,7 @@ class Engine:
             holders.setdefault((entry.family, entry.address), []).append(entry)
         for (family, address), where in holders.items():
             home = saved.find_address(family, address)
+            known = home[1] if home is not None else forgotten.get((family, address))
             keep = where[0]
             if home is not None:
                 for candidate in where:
@@ -502,9 +570,9 @@ class Engine:
                 continue
             inst = holder.instances.setdefault(family, Instance(family))
             flags = (IFF_UP if keep.up else 0) | (IFF_DEPRECATED if keep.deprecated else 0)
-            if home is not None:
+            if known is not None:
                 # The kernel does not know which addresses are test addresses.
-                flags |= home[1].flags & IFF_NOFAILOVER
+                flags |= known.flags & IFF_NOFAILOVER
             li = LogicalInterface(
                 family,
                 keep.unit,
@@ -516,8 +584,11 @@ class Engine:
                 keep.broadcast,
             )
             inst.units[keep.unit] = li
-            if home is None:
+            if known is None:
                 actions += self._adopt(saved, li)
+        self.table = saved
+        actions += self._configure_afresh(fresh, now)
+        saved = self.table
         actions += reconcile(kernel, saved)
         # The announcements of the moves before the crash may never have gone
         # out (they are timers of the dead process): tell the neighbours again
@@ -563,7 +634,8 @@ class Engine:
         records: list[dict[str, Any]] = []
         for inst in self.probes.values():
             while inst.settled:
-                probe, rtt = inst.settled.popleft()
+                settled = inst.settled.popleft()
+                probe, rtt, net = settled.probe, settled.rtt, settled.net_rtt
                 target = probe.target
                 records.append(
                     {
@@ -573,6 +645,7 @@ class Engine:
                         "probe": probe.seq,
                         "target": target.address,
                         "rtt_ms": None if rtt is None else rtt * 1000.0,
+                        "netrtt_ms": None if net is None else net * 1000.0,
                         "rttavg_ms": None if target.avg < 0 else target.avg * 1000.0,
                         "rttdev_ms": None if target.avg < 0 else target.dev4 / 4 * 1000.0,
                     }
@@ -630,15 +703,18 @@ class Engine:
             raise IpmpError(f"offline: {name}: interface is not using IPMP")
         if nic.offline:
             raise IpmpError(f"offline: {name}: Interface already offlined")
+        stranded = _stranded(choose_destinations(self.table, nic, "normal"))
+        if stranded:
+            # facts §4.8: offline fails when the addresses cannot all fail over;
+            # with one family stranded it is refused too, since offline must keep
+            # every address reachable (a failure cannot choose, an offline can).
+            raise IpmpError(
+                f"offline: {name}: Offline failed as there is no other functional interface "
+                "available in the multipathing group for failing over the network access. "
+                f"(no member can take its {_fam_labels(stranded)} data addresses)"
+            )
         before = self.table.clone()
-        if any(li.is_data for li in nic.addresses()):
-            dst = choose_destination(self.table, nic, "normal")
-            if dst is None:
-                raise IpmpError(
-                    f"offline: {name}: Offline failed as there is no other functional interface "
-                    "available in the multipathing group for failing over the network access."
-                )
-            move_addresses(nic, dst, lambda li: True)
+        fail_over(self.table, nic, "normal")
         nic.offline = True
         for li in nic.addresses():
             li.flags &= ~IFF_UP  # if_mpadm brings every logical interface down
@@ -688,20 +764,27 @@ class Engine:
                 f"dr detach: {name}: not in an IPMP group; connectivity cannot be "
                 "preserved (use -f to detach anyway)"
             )
-        has_data = any(li.is_data for li in nic.addresses())
-        dst = choose_destination(self.table, nic, "normal") if nic.group else None
-        if has_data and dst is None and not force:
+        plan = choose_destinations(self.table, nic, "normal") if nic.group else {}
+        # Each family on its own, as a failure moves them (guide: "as if the NIC
+        # being detached had failed"); one with nowhere to go refuses the detach.
+        stranded = _stranded(plan) if nic.group else sorted(data_families(nic), key=FAMILIES.index)
+        if stranded and not force:
             raise IpmpError(
                 f"dr detach: {name}: holds the only functioning interfaces of group "
-                f"{nic.group or '(none)'} (use -f to detach anyway)"
+                f"{nic.group or '(none)'} for its {_fam_labels(stranded)} data addresses "
+                "(use -f to detach anyway)"
             )
         before = self.table.clone()
-        if dst is not None:
-            move_addresses(nic, dst, lambda li: True)
+        logs: list[Action] = []
+        if nic.group:
+            result = fail_over(self.table, nic, "normal")
+            logs = [
+                _log(COULDNT_MOVE.format(_fam_label(family), name)) for family in result.stranded
+            ]
         nic.present = False
         nic.offline = True
         self.detached.add(name)
-        actions = reconcile(before, self.table)
+        actions = reconcile(before, self.table) + logs
         actions.append(_log(f"{name} has been detached", LOG_INFO))
         return actions + self._sync(now)
 
@@ -802,6 +885,51 @@ class Engine:
             except IpmpError as err:
                 # The boot scripts carry on with the next line (and interface).
                 actions.append(_log(f"{_file_name(file)}{_line_of(file, number)}: {err.message}"))
+        return actions
+
+    def _configure_afresh(self, names: Collection[str], now: float) -> list[Action]:
+        """Configure NICs ``names`` from their hostname files, in the table only.
+
+        As the boot scripts would (``boot``): a present NIC gets its files line
+        by line, a missing one has its data addresses hosted on another member.
+        Only log lines are returned: the caller's one reconcile carries the
+        result to the kernel, so an address the file keeps is not touched.
+        """
+        chosen = [f for f in self.files.values() if f.ifname in names]
+        actions: list[Action] = []
+        missing: dict[Family, list[str]] = {"inet": [], "inet6": []}
+        for file in sorted(chosen, key=lambda f: (FAMILIES.index(f.family), f.ifname)):
+            nic = self.table.nics.get(file.ifname)
+            if nic is None or not nic.present:
+                scratch: list[Action] = []
+                missing[file.family].append(self._host_missing(file, now, scratch))
+                actions += [a for a in scratch if isinstance(a, Log)]  # the rest: reconcile
+                continue
+            commands = list(file.commands)
+            if file.family not in nic.instances:
+                commands.insert(0, IfconfigCommand(file.ifname, False, file.family, (Plumb(),)))
+            skipped = len(commands) - len(file.commands)
+            self.apply_context.reattach = True
+            try:
+                for number, command in enumerate(commands):
+                    try:
+                        result = apply_ifconfig(self.table, command, self.apply_context)
+                    except IpmpError as err:
+                        where = _line_of(file, number - skipped) if number >= skipped else ""
+                        actions.append(_log(f"{_file_name(file)}{where}: {err.message}"))
+                        continue
+                    self.table = result.table
+                    actions += result.logs
+            finally:
+                self.apply_context.reattach = False
+        for family in FAMILIES:
+            if missing[family]:
+                actions.append(
+                    _log(
+                        f"moving addresses from failed {_fam_label(family)} interfaces:"
+                        + "".join(missing[family])
+                    )
+                )
         return actions
 
     def _host_missing(self, file: HostnameFile, now: float, actions: list[Action]) -> str:
@@ -994,13 +1122,14 @@ class Engine:
             if state is not None and state.failed:
                 want.update({key: self.spread[key] for key in subnets if key in self.spread})
                 continue
-            active = tuple(
-                m.name
+            active = [
+                m
                 for m in members
                 if m.usable and not m.inactive and any(li.is_data and li.up for li in m.addresses())
-            )
+            ]
             for key in subnets:
-                want[key] = active
+                # A member sends only the families it is plumbed for.
+                want[key] = tuple(m.name for m in active if key[0] in m.instances)
         first: list[Action] = []
         last: list[Action] = []
         for key in sorted(set(want) | set(self.spread)):
@@ -1410,14 +1539,36 @@ class Engine:
             inst.reset_rtts()
         actions: list[Action] = [_log(f"NIC failure detected on {_of_group(nic)}")]
         if nic.group:
-            source = nic.name
-            dst = fail_over(self.table, nic, "normal")
-            if dst is not None:
-                actions.append(self._failed_over(source, dst.name))
+            track = self.tracking.get(nic.name)
+            if track is not None:
+                track.stranded_logged.clear()  # a new failure says it again
+            actions += self._failover_logs(nic, fail_over(self.table, nic, "normal"))
         actions += reconcile(before, self.table)
         # A standby that took over may have received its own addresses back:
         # they go on to an active member now, not at the next scan.
         actions += self._enforce(now)
+        return actions
+
+    def _failover_logs(self, nic: Nic, result: Failover) -> list[Action]:
+        """A failover's lines: one per destination, and once per failure a stranded family.
+
+        A family is stranded when no other member is plumbed for it and
+        working; it stays on the failed NIC, and moves as soon as a member can
+        take it (the invariants of ``_enforce``).  A NIC alone in its group has
+        no alternative to speak of: nothing is said, as before.
+        """
+        actions: list[Action] = [
+            self._failed_over(nic.name, dst.name) for dst in result.destinations
+        ]
+        track = self.tracking.get(nic.name)
+        if track is None:
+            return actions
+        track.stranded_logged -= set(result.moved)
+        alone = len(self.table.members(nic.group)) < 2
+        for family in result.stranded:
+            if family not in track.stranded_logged and not alone:
+                track.stranded_logged.add(family)
+                actions.append(_log(COULDNT_MOVE.format(_fam_label(family), nic.name)))
         return actions
 
     def _failed_over(self, source: str, destination: str) -> Log:
@@ -1465,6 +1616,7 @@ class Engine:
         track.failed_by_probes = False
         track.flap_logged = False
         track.repair_not_before = 0.0
+        track.stranded_logged.clear()
         if nic.offline or not nic.group:
             pass
         elif nic.standby:
@@ -1620,14 +1772,11 @@ class Engine:
                 # Addresses of a standby (its own, come back while it covered, or
                 # another standby's) belong on an active member as soon as there
                 # is one (FAILOVER_TO_NONSTANDBY).
-                dst = choose_destination(self.table, nic, "to_nonstandby")
-                if dst is not None:
-                    move_addresses(nic, dst, self._standby_home)
+                fail_over(self.table, nic, "to_nonstandby", self._standby_home)
         self._settle_inactive(nic)
         if self._still_failing(nic) and any(li.is_data for li in nic.addresses()):
-            dst = fail_over(self.table, nic, "normal")
-            if dst is not None:
-                actions.append(self._failed_over(nic.name, dst.name))
+            # A stranded family goes as soon as a member can take it.
+            actions += self._failover_logs(nic, fail_over(self.table, nic, "normal"))
         # facts §4.4: a standby never fails back (its own addresses stay active
         # elsewhere); the others do when FAILBACK=yes.
         wants_back = nic.usable and not nic.inactive and not nic.standby and self.config.failback

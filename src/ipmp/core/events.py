@@ -91,6 +91,9 @@ class ProbeReplyReceived:
 
     ``icmp_id``, ``seq``, ``timestamp_ms`` and ``kind`` are read from the reply's
     payload, exactly as sent; ``length`` is the ICMP message length in bytes.
+    ``received_at`` is when the kernel took the reply off the wire, on the
+    same clock as ``now`` (``now`` is when the daemon got to it), or None when
+    the stack cannot tell: ipmpstat's NETRTT against its RTT.
     """
 
     now: float
@@ -102,6 +105,7 @@ class ProbeReplyReceived:
     timestamp_ms: int
     kind: int
     length: int = 16
+    received_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,10 @@ class AddressesFound:
     """The kernel's plumbed interfaces and addresses when the daemon starts.
 
     On a restart the daemon adopts them: what a crash left half-moved is
-    completed, nothing is created twice.
+    completed, nothing is created twice.  ``plumbed`` is the kernel's view (on
+    Linux: the families the NIC holds an address of, so every NIC with IPv6
+    enabled is there for inet6 by its link-local); whether a NIC is plumbed
+    for IPMP is the configuration's (hostname files, ``ifconfig plumb``).
     """
 
     now: float

@@ -7,7 +7,8 @@ is the engine's business.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ipmp.core.flags import IFF_NOFAILOVER
@@ -19,20 +20,35 @@ FailoverKind = Literal["normal", "to_nonstandby", "to_any"]
 standby) and FAILOVER_TO_ANY (a NIC leaving its group)."""
 
 
-def data_families(nic: Nic) -> set[Family]:
-    """The families in which ``nic`` holds data addresses."""
-    return {li.family for li in nic.addresses() if li.is_data}
+Which = Callable[[LogicalInterface], bool]
+"""A filter on the logical interfaces a move takes."""
 
 
-def choose_destination(table: HostTable, src: Nic, kind: FailoverKind) -> Nic | None:
+def every(li: LogicalInterface) -> bool:
+    """The filter that takes every data address."""
+    return True
+
+
+def data_families(nic: Nic, which: Which = every) -> set[Family]:
+    """The families in which ``nic`` holds data addresses (those ``which`` accepts)."""
+    return {li.family for li in nic.addresses() if li.is_data and which(li)}
+
+
+def choose_destination(
+    table: HostTable,
+    src: Nic,
+    kind: FailoverKind,
+    families: Collection[Family] | None = None,
+) -> Nic | None:
     """Pick the member that takes ``src``'s data addresses (S10 get_failover_dst).
 
     A running STANDBY or INACTIVE member is taken at once (guide: Standby
     Interfaces in an IPMP Group); otherwise the running member with the fewest
-    UP data addresses.  Members lacking a family that has data to move are
-    skipped.  Only ``to_any`` may settle for a member that is not running.
+    UP data addresses.  Members lacking one of ``families`` (by default every
+    family that has data to move) are skipped.  Only ``to_any`` may settle for
+    a member that is not running.
     """
-    needed = data_families(src)
+    needed = data_families(src) if families is None else set(families)
     best: Nic | None = None
     last_resort: Nic | None = None
     for member in table.members(src.group):
@@ -54,6 +70,10 @@ def choose_destination(table: HostTable, src: Nic, kind: FailoverKind) -> Nic | 
     if best is not None:
         return best
     return last_resort if kind == "to_any" else None
+
+
+def _in_family(family: Family, which: Which) -> Which:
+    return lambda li: li.family == family and which(li)
 
 
 def homed_at(name: str) -> Callable[[LogicalInterface], bool]:
@@ -116,18 +136,57 @@ def move_addresses(src: Nic, dst: Nic, which: Callable[[LogicalInterface], bool]
     return moved
 
 
-def fail_over(table: HostTable, src: Nic, kind: FailoverKind) -> Nic | None:
-    """Move all data addresses off ``src``; return the destination.
+def choose_destinations(
+    table: HostTable, src: Nic, kind: FailoverKind, which: Which = every
+) -> dict[Family, Nic | None]:
+    """Per family with data to move, the member that takes it (None: no member can).
 
-    The destination is None (and nothing moves) when ``src`` holds no data
-    address or when no member can take them.
+    One member plumbed for every such family is preferred, as S10 chooses
+    (facts §4.2).  Where none is, each family is placed on its own: S10 would
+    move nothing at all when the only other member lacks one family (it skips
+    such members), leaving the IPv4 addresses on a dead NIC because IPv6 has
+    nowhere to go.  Here the families fail over independently (README: Where
+    this differs).
     """
-    if not data_families(src):
-        return None
-    dst = choose_destination(table, src, kind)
-    if dst is not None:
-        move_addresses(src, dst, lambda li: True)
-    return dst
+    needed = [fam for fam in FAMILIES if fam in data_families(src, which)]
+    if not needed:
+        return {}
+    whole = choose_destination(table, src, kind, needed)
+    if whole is not None:
+        return dict.fromkeys(needed, whole)
+    return {fam: choose_destination(table, src, kind, (fam,)) for fam in needed}
+
+
+@dataclass
+class Failover:
+    """What a failover did: where each family went, and which had nowhere to go."""
+
+    moved: dict[Family, Nic] = field(default_factory=dict)
+    stranded: list[Family] = field(default_factory=list)
+
+    @property
+    def destinations(self) -> list[Nic]:
+        """The members that received addresses, each once, IPv4's first."""
+        out: list[Nic] = []
+        for nic in self.moved.values():
+            if all(nic is not seen for seen in out):
+                out.append(nic)
+        return out
+
+
+def fail_over(table: HostTable, src: Nic, kind: FailoverKind, which: Which = every) -> Failover:
+    """Move the data addresses ``which`` accepts off ``src``, each family on its own.
+
+    A family no member can take stays on ``src`` and is reported ``stranded``;
+    nothing is moved (and nothing reported) when ``src`` holds no such address.
+    """
+    result = Failover()
+    for family, dst in choose_destinations(table, src, kind, which).items():
+        if dst is None:
+            result.stranded.append(family)
+        elif move_addresses(src, dst, _in_family(family, which)):
+            result.moved[family] = dst
+    return result
 
 
 def fail_back(table: HostTable, nic: Nic) -> int:

@@ -24,6 +24,7 @@ marks indicate a null string").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ipmp.core.errors import IpmpError
@@ -37,6 +38,8 @@ from ipmp.core.ifconfig_grammar import (
 from ipmp.core.types import FAMILIES, Family
 
 _PREFIXES: dict[Family, str] = {"inet": "hostname.", "inet6": "hostname6."}
+_SPECIAL = re.compile(r'["#\\\s]')
+"""The characters that end a run of ordinary token characters."""
 
 
 @dataclass(frozen=True)
@@ -112,13 +115,20 @@ def split_hostname_file_name(filename: str) -> tuple[str, Family]:
     )
 
 
-def _continues(rest: str) -> bool:
-    """Whether what follows a backslash (up to the end of line) makes it a continuation.
+def _continuation_points(raw: str) -> list[bool]:
+    """For each position of ``raw``: does only blank space or a comment follow it?
 
-    Only whitespace or a comment may follow: trailing blanks after the
-    backslash are a common copy-and-paste slip.
+    A backslash at ``i`` continues the line when ``points[i + 1]`` holds:
+    only whitespace or a comment may follow it (trailing blanks after the
+    backslash are a common copy-and-paste slip).  One pass from the right,
+    so a line of a million backslashes costs no more than any other.
     """
-    return rest.split("#", 1)[0].strip() == ""
+    points = [False] * (len(raw) + 1)
+    points[len(raw)] = True
+    for k in range(len(raw) - 1, -1, -1):
+        ch = raw[k]
+        points[k] = ch == "#" or (ch.isspace() and points[k + 1])
+    return points
 
 
 def parse_hostname_file(text: str, filename: str) -> tuple[tuple[str, ...], ...]:
@@ -136,7 +146,7 @@ def hostname_lines(text: str, filename: str) -> tuple[HostnameLine, ...]:
     name = _basename(filename)
     result: list[HostnameLine] = []
     tokens: list[str] = []
-    current: str | None = None  # the token being built; "" after an empty ""
+    current: list[str] | None = None  # the pieces of the token being built ([""] after "")
     first_line = 0
     continued = False
     physical = text.split("\n")
@@ -146,6 +156,7 @@ def hostname_lines(text: str, filename: str) -> tuple[HostnameLine, ...]:
         if not continued:
             first_line = lineno
         continued = False
+        points: list[bool] | None = None
         i = 0
         while i < len(raw):
             ch = raw[i]
@@ -156,24 +167,35 @@ def hostname_lines(text: str, filename: str) -> tuple[HostnameLine, ...]:
                         f'{name} line {lineno}: unterminated quote; expected a closing " '
                         "on the same line"
                     )
-                current = (current or "") + raw[i + 1 : end]
+                current = current if current is not None else []
+                current.append(raw[i + 1 : end])
                 i = end + 1
             elif ch == "#":
                 break
-            elif ch == "\\" and _continues(raw[i + 1 :]):
-                continued = True
-                break
+            elif ch == "\\":
+                if points is None:
+                    points = _continuation_points(raw)
+                if points[i + 1]:
+                    continued = True
+                    break
+                current = current if current is not None else []
+                current.append(ch)
+                i += 1
             elif ch.isspace():
                 if current is not None:
-                    tokens.append(current)
+                    tokens.append("".join(current))
                     current = None
                 i += 1
             else:
-                current = (current or "") + ch
-                i += 1
+                # A run of ordinary characters at once: linear in the token's length.
+                special = _SPECIAL.search(raw, i)
+                end = special.start() if special is not None else len(raw)
+                current = current if current is not None else []
+                current.append(raw[i:end])
+                i = end
         # A continuation joins lines as a blank would: the token ends here.
         if current is not None:
-            tokens.append(current)
+            tokens.append("".join(current))
             current = None
         if not continued:
             if tokens:

@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from ipmp.core.actions import LOG_ERR, Log
 from ipmp.core.errors import IpmpError
 from ipmp.core.failover import (
-    choose_destination,
     fail_back,
     fail_over,
-    move_addresses,
     pending_failback,
 )
 from ipmp.core.flags import (
@@ -438,14 +436,12 @@ class _Applier:
         if nic.hosts_foreign():
             # S10 fails everything over with FAILOVER_TO_ANY; only what is not
             # the NIC's own goes, since its own addresses stay with it.
-            dst = choose_destination(self.table, nic, "to_any")
-            if dst is not None:
-                move_addresses(nic, dst, lambda li: li.home != nic.name)
-            else:
-                # Nobody left to take them: the NIC adopts them, nothing is lost.
-                for li in nic.addresses():
-                    if li.is_data and li.home != nic.name:
-                        li.home, li.home_unit = nic.name, li.unit
+            # Each family on its own (see choose_destinations).
+            fail_over(self.table, nic, "to_any", lambda li: li.home != nic.name)
+            for li in nic.addresses():
+                if li.is_data and li.home != nic.name:
+                    # Nobody left to take them: the NIC adopts them, nothing is lost.
+                    li.home, li.home_unit = nic.name, li.unit
         if pending_failback(self.table, nic):
             fail_back(self.table, nic)
         nic.group = ""
@@ -558,10 +554,13 @@ class _Applier:
             # guide: "if you configure as standby an interface that already has
             # data addresses, these addresses automatically fail over".
             movable = own_up_data or (nic.hosts_foreign() and not self.covering(nic))
-            if movable and fail_over(self.table, nic, "to_nonstandby") is None:
+            stranded = fail_over(self.table, nic, "to_nonstandby").stranded if movable else []
+            if stranded:
                 raise _error(
                     f"{nic.name}: cannot become standby: no other active interface in "
-                    f"group {nic.group or '(none)'} can take its data addresses"
+                    f"group {nic.group or '(none)'} can take its "
+                    f"{' and '.join('IPv4' if f == 'inet' else 'IPv6' for f in stranded)} "
+                    "data addresses"
                 )
             nic.inactive = not nic.failed and not nic.hosts_foreign()
         if self.standby_cleared and nic.usable and pending_failback(self.table, nic):

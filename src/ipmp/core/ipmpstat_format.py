@@ -110,6 +110,31 @@ def _mode(mode: str) -> Mode:
     raise IpmpError(f"ipmpstat: unknown output mode {mode!r}; expected one of a, g, i, p, t")
 
 
+def _names(fields: str | Sequence[str]) -> list[str]:
+    names = fields.split(",") if isinstance(fields, str) else list(fields)
+    return [name.strip() for name in names if name.strip()]
+
+
+def unknown_fields(mode: str, fields: str | Sequence[str] | None) -> list[str]:
+    """The names in a ``-o`` list that ``mode`` has no field for, in order."""
+    if fields is None:
+        return []
+    known = {field.name for field in FIELDS[_mode(mode)]}
+    names = _names(fields)
+    if len(names) == 1 and names[0].lower() == "all":
+        return []
+    return [name for name in names if name.upper() not in known]
+
+
+def unknown_fields_warning(mode: str, fields: str | Sequence[str] | None) -> str | None:
+    """What human mode says of unknown ``-o`` names before it goes on without them."""
+    bad = unknown_fields(mode, fields)
+    if not bad:
+        return None
+    noun = "fields" if len(bad) > 1 else "field"
+    return f"ipmpstat: ignoring unknown output {noun}:" + "".join(f" `{b}'" for b in bad)
+
+
 def select_fields(
     mode: str, fields: str | Sequence[str] | None = None, parsable: bool = False
 ) -> list[Field]:
@@ -118,28 +143,29 @@ def select_fields(
     ``fields`` is the ``-o`` argument (``"state,group"``) or its names as a
     sequence; names are case-insensitive and may repeat.  ``all`` (the whole
     argument, as in illumos) selects every field, hidden ones included; it is
-    refused with ``-P``, whose scripts must not see new fields appear.
+    refused with ``-P``, whose scripts must not see new fields appear.  As
+    illumos' ofmt does, human mode leaves out names it does not know (see
+    :func:`unknown_fields_warning`) and parsable mode refuses them; the
+    messages are libofmt's.
     """
     table = FIELDS[_mode(mode)]
     if fields is None:
         if parsable:
-            raise IpmpError("ipmpstat: -P requires -o")
+            raise IpmpError("ipmpstat: output fields must be specified in parsable mode")
         return [field for field in table if not field.hidden]
-    names = fields.split(",") if isinstance(fields, str) else list(fields)
-    names = [name.strip() for name in names if name.strip()]
+    names = _names(fields)
     if len(names) == 1 and names[0].lower() == "all":
         if parsable:
-            raise IpmpError('ipmpstat: -o "all" cannot be used with -P; name the fields')
+            raise IpmpError("ipmpstat: output field `all' invalid in parsable mode")
         return list(table)
-    if not names:
-        raise IpmpError("ipmpstat: -o needs at least one field name")
+    bad = unknown_fields(mode, names)
+    if bad and parsable:
+        noun = "fields" if len(bad) > 1 else "field"
+        raise IpmpError(f"ipmpstat: unknown output {noun}:" + "".join(f" `{b}'" for b in bad))
     by_name = {field.name: field for field in table}
-    chosen: list[Field] = []
-    for name in names:
-        field = by_name.get(name.upper())
-        if field is None:
-            raise IpmpError(f'ipmpstat: unknown output field "{name}"')
-        chosen.append(field)
+    chosen = [by_name[name.upper()] for name in names if name.upper() in by_name]
+    if not chosen:
+        raise IpmpError("ipmpstat: no valid output fields")
     return chosen
 
 
@@ -262,20 +288,19 @@ def _rows(snapshot: Mapping[str, Any], mode: Mode, name: Callable[[str], str]) -
 def _probe_row(record: Mapping[str, Any], start_time: float, name: Callable[[str], str]) -> Row:
     """One probe record's values.
 
-    NETRTT and RTT show the same value.  illumos measures two round trips
-    (NETRTT from the send to the kernel's receipt of the reply, RTT up to
-    in.mpathd's processing of it); in.mpathd here has one measurement, the
-    send-to-reply time it uses for failure detection, so both show it.  A lost
-    probe has no RTT: both are empty (``--``).
+    As illumos measures them: NETRTT from the send to the kernel's receipt of
+    the reply (its receive timestamp), RTT up to in.mpathd's handling of it,
+    so RTT - NETRTT is the time the reply waited for the daemon.  A lost
+    probe has neither (``--``); NETRTT is empty too when the stack could not
+    tell when the kernel received the reply.
     """
     try:
-        rtt = _ms(record["rtt_ms"])
         return {
             "TIME": f"{float(record['time']) - start_time:.2f}s",
             "INTERFACE": str(record["interface"]),
             "PROBE": str(int(record["probe"])),
-            "NETRTT": rtt,
-            "RTT": rtt,
+            "NETRTT": _ms(record.get("netrtt_ms")),
+            "RTT": _ms(record["rtt_ms"]),
             "RTTAVG": _ms(record.get("rttavg_ms")),
             "TARGET": name(str(record["target"])),
             "RTTDEV": _ms(record.get("rttdev_ms")),
@@ -338,24 +363,46 @@ def render(
     starts with a header line (shown even when there are no rows); parsable
     format has none, so no rows give an empty string.
     """
-    chosen = select_fields(mode, fields, parsable)
-    rows = _rows(snapshot, _mode(mode), _namer(numeric, resolve))
-    lines = [_line(chosen, row, parsable) for row in rows]
-    if not parsable:
-        lines.insert(0, _header(chosen))
+    header, lines = render_lines(snapshot, mode, fields, parsable, numeric, resolve)
+    if header is not None:
+        lines.insert(0, header)
     return "\n".join(lines)
 
 
-def render_json(snapshot: Mapping[str, Any], mode: str) -> str:
-    """``ipmpstat -X --json``: a JSON list with one object per row.
+def render_lines(
+    snapshot: Mapping[str, Any],
+    mode: str,
+    fields: str | Sequence[str] | None = None,
+    parsable: bool = False,
+    numeric: bool = False,
+    resolve: Resolver | None = None,
+) -> tuple[str | None, list[str]]:
+    """The header (None in parsable format) and the lines of :func:`render`.
 
-    Each object has every field of the mode (not only the default ones), in
-    ipmpstat's order, under its lower-case name; values are the strings
-    ``-P`` prints (addresses numeric, ``""`` for an empty field).
+    Kept apart so that a terminal can be shown the header again at each
+    screenful, as ipmpstat does.
     """
-    table = FIELDS[_mode(mode)]
-    rows = _rows(snapshot, _mode(mode), _namer(True, None))
-    return json.dumps([{field.key: row[field.name] for field in table} for row in rows], indent=2)
+    chosen = select_fields(mode, fields, parsable)
+    rows = _rows(snapshot, _mode(mode), _namer(numeric, resolve))
+    lines = [_line(chosen, row, parsable) for row in rows]
+    return (None if parsable else _header(chosen)), lines
+
+
+SECTIONS: dict[Mode, str] = {"a": "addresses", "g": "groups", "i": "interfaces", "t": "targets"}
+"""The snapshot section each table mode shows."""
+
+
+def render_json(snapshot: Mapping[str, Any], mode: str) -> str:
+    """``ipmpstat -a|-g|-i|-t --json``: the snapshot's own records for the mode.
+
+    One schema for the socket and the command (src/ipmp/schema/status.json,
+    docs/status-schema.md): ``{"version": 1, "<section>": [...]}`` with the
+    records exactly as in.mpathd sent them, numbers as numbers, booleans as
+    booleans, lists as lists.
+    """
+    _rows(snapshot, _mode(mode), _namer(True, None))  # checks its version and shape
+    section = SECTIONS[_mode(mode)]
+    return json.dumps({"version": snapshot["version"], section: list(snapshot[section])})
 
 
 def probe_header(fields: str | Sequence[str] | None = None) -> str:
@@ -382,7 +429,10 @@ def render_probe(
     return _line(chosen, _probe_row(record, start_time, _namer(numeric, resolve)), parsable)
 
 
-def render_probe_json(record: Mapping[str, Any], start_time: float) -> str:
-    """One probe record as a one-line JSON object (``ipmpstat -p --json``)."""
-    row = _probe_row(record, start_time, _namer(True, None))
-    return json.dumps({field.key: row[field.name] for field in FIELDS["p"]})
+def render_probe_json(record: Mapping[str, Any]) -> str:
+    """One probe record as a one-line JSON object (``ipmpstat -p --json``), as sent.
+
+    Its ``time`` is in.mpathd's clock, the clock of the snapshot's ``now``.
+    """
+    _probe_row(record, 0.0, _namer(True, None))  # checks its shape
+    return json.dumps(dict(record))

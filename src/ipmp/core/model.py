@@ -101,7 +101,7 @@ class LogicalInterface:
 
     @property
     def link_local(self) -> bool:
-        return self.family == "inet6" and ipaddress.IPv6Address(self.address).is_link_local
+        return is_link_local(self.family, self.address)
 
     @property
     def is_data(self) -> bool:
@@ -281,6 +281,11 @@ class HostTable:
             for li in nic.addresses()
             if li.up and not li.unspecified
         }
+
+
+def is_link_local(family: Family, address: str) -> bool:
+    """True for an IPv6 link-local address (fe80::/10)."""
+    return family == "inet6" and ipaddress.IPv6Address(address).is_link_local
 
 
 def link_local_from_mac(mac: str) -> str:

@@ -8,14 +8,22 @@ the table by the engine).  ``table_to_state`` and
 ``table_from_state`` turn the host table into plain JSON data and back; the
 daemon writes it atomically.  A state that does not validate raises
 ``IpmpError`` and is never half-applied.
+
+Besides the table the daemon records, in the same file, the boot it was
+written in (``boot_id``) and a digest of each hostname file as it was applied
+(``files``): a restart configures a NIC whose file changed since from the file
+as it reads now (``changed_nics``, ``forget_nics``).
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ipmp.core.errors import IpmpError
+from ipmp.core.failover import homed_at, move_addresses
+from ipmp.core.hostname_files import split_hostname_file_name
 from ipmp.core.model import HostTable, Instance, LogicalInterface, Nic
 from ipmp.core.routes import displaced_from_state
 from ipmp.core.types import FAMILIES, Family
@@ -124,3 +132,68 @@ def table_from_state(state: Any) -> HostTable:
         table.nics[name] = nic
     table.saved_routes = displaced_from_state(state.get("routes"))
     return table
+
+
+def saved_file_digests(state: Any) -> dict[str, str] | None:
+    """The hostname-file digests a state recorded (``files``), or None if it recorded none.
+
+    A state of the previous version has no ``files``; a malformed one raises
+    ``IpmpError`` naming the field.
+    """
+    if not isinstance(state, dict) or "files" not in state:
+        return None
+    files = state["files"]
+    if not isinstance(files, dict) or not all(
+        isinstance(name, str) and isinstance(digest, str) for name, digest in files.items()
+    ):
+        raise IpmpError("state: files: expected an object of file name -> digest")
+    return dict(files)
+
+
+def changed_nics(recorded: Mapping[str, str], current: Mapping[str, str]) -> dict[str, list[str]]:
+    """NIC -> its hostname files that differ between two digest maps (file name -> digest).
+
+    A file that appeared or disappeared counts as changed.  Names that are not
+    hostname files are ignored.
+    """
+    changed: dict[str, list[str]] = {}
+    for name in sorted(set(recorded) | set(current)):
+        if recorded.get(name) == current.get(name):
+            continue
+        try:
+            ifname, _family = split_hostname_file_name(name)
+        except IpmpError:
+            continue
+        changed.setdefault(ifname.partition(":")[0], []).append(name)
+    return changed
+
+
+def forget_nics(
+    table: HostTable, names: Collection[str]
+) -> dict[tuple[Family, str], LogicalInterface]:
+    """Drop the saved configuration of NICs ``names``, which are to be configured afresh.
+
+    Addresses of other members that a forgotten NIC hosts go back to their
+    homes first (those keep their saved configuration; the engine then puts
+    them where they belong).  Every address homed on a forgotten NIC is
+    dropped wherever it lives, a failed-over copy included, and returned
+    keyed by (family, address): the kernel still holds them, and they must be
+    removed from it, not adopted as someone else's.
+    """
+    forgotten: dict[tuple[Family, str], LogicalInterface] = {}
+    for name in names:
+        nic = table.nics.get(name)
+        if nic is None:
+            continue
+        for home in sorted({li.home for li in nic.addresses() if li.is_data} - {name}):
+            if home in table.nics and home not in names:
+                move_addresses(nic, table.nics[home], homed_at(home))
+        for holder in table.nics.values():
+            for inst in holder.instances.values():
+                for unit, li in list(inst.units.items()):
+                    if li.home == name or holder is nic:
+                        if not (li.placeholder or li.unspecified):
+                            forgotten[(li.family, li.address)] = li
+                        del inst.units[unit]
+        del table.nics[name]
+    return forgotten

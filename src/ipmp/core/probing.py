@@ -107,6 +107,17 @@ class Probe:
     timeout_at: float = 0.0
 
 
+@dataclass(frozen=True)
+class Settled:
+    """A probe that was answered or lost, kept for ``ipmpstat -p`` and the metrics."""
+
+    probe: Probe
+    rtt: float | None = None
+    """Seconds from the send to the daemon's handling of the reply; None if lost."""
+    net_rtt: float | None = None
+    """Seconds from the send to the kernel's receipt of the reply, when known."""
+
+
 @dataclass
 class ReplyVerdict:
     """What a reply meant: accepted (maybe with an RTT sample) or ignored with a reason."""
@@ -152,7 +163,7 @@ class ProbeInstance:
         self.ambiguous = 0
         self.missed = 0
         # Settled probes, newest last, for ipmpstat -p (bounded: nobody may drain it).
-        self.settled: deque[tuple[Probe, float | None]] = deque(maxlen=256)
+        self.settled: deque[Settled] = deque(maxlen=256)
         self.last_ack_sent_at: float | None = None
 
     # -- targets -------------------------------------------------------------
@@ -274,7 +285,7 @@ class ProbeInstance:
         probe.state = ProbeState.LOST
         probe.target.lost += 1
         self.lost += 1
-        self.settled.append((probe, None))
+        self.settled.append(Settled(probe))
 
     def send_due(self, now: float, interval: float, rng: RandomSource, source: str) -> list[Action]:
         """Send the probe due now, if any, and schedule the next one."""
@@ -389,7 +400,10 @@ class ProbeInstance:
             usable = seq_distance(reply.seq, probe.target.highest_acked_seq) < SEQ_MOD // 2
         if usable:
             probe.target.highest_acked_seq = reply.seq
-        self.settled.append((probe, rtt))
+        # For ipmpstat -p: RTT up to the daemon's handling, NETRTT up to the
+        # kernel's receipt (illumos' ACKPROC and ACKRECV times, facts §7.1).
+        net = None if reply.received_at is None else reply.received_at - probe.sent_at
+        self.settled.append(Settled(probe, reply.now - probe.sent_at, net))
         return ReplyVerdict(True, rtt=rtt if usable else None, target=probe.target)
 
     def _ambiguous(self, message: str) -> ReplyVerdict:

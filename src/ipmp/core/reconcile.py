@@ -7,7 +7,6 @@ every change, so the stack always ends up holding exactly what the table says.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ from ipmp.core.actions import (
     UnplumbInterface,
     UpdateAddress,
 )
-from ipmp.core.model import HostTable
+from ipmp.core.model import HostTable, is_link_local
 from ipmp.core.types import Family
 
 
@@ -99,7 +98,7 @@ def reconcile(old: HostTable, new: HostTable) -> list[Action]:
                     new_addr.test,
                 )
             )
-            if new_addr.up and not new_addr.test and not _link_local(family, address):
+            if new_addr.up and not new_addr.test and not is_link_local(family, address):
                 # A data address (re)created here, e.g. after its NIC vanished:
                 # neighbours still hold the old MAC until told.
                 adds.append(AnnounceAddress(new_addr.ifname, family, address))
@@ -215,7 +214,3 @@ def _add(family: Family, address: str, old: KernelAddress) -> AddAddress:
         old.deprecated,
         old.test,
     )
-
-
-def _link_local(family: Family, address: str) -> bool:
-    return family == "inet6" and ipaddress.IPv6Address(address).is_link_local

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ipmp.core.model import Nic
+from ipmp.core.probing import ProbeInstance
 from ipmp.core.types import FAMILIES
 
 if TYPE_CHECKING:
@@ -73,8 +74,22 @@ def _flags(nic: Nic, nominee: bool) -> str:
     )
 
 
-def snapshot(engine: Engine) -> dict[str, Any]:
-    """Everything ipmpstat shows: groups, interfaces, addresses, targets."""
+def _target_mode(engine: Engine, inst: ProbeInstance) -> str:
+    """routes / multicast, or static when ``TARGETS=`` names any of the targets in use."""
+    configured = set(engine.config.targets)
+    if configured and any(t.address in configured for t in inst.active_targets()):
+        return "static"
+    return "routes" if inst.targets_are_routers else "multicast"
+
+
+def snapshot(engine: Engine, now: float | None = None) -> dict[str, Any]:
+    """Everything ipmpstat shows: groups, interfaces, addresses, targets.
+
+    ``now`` is the daemon's clock when the snapshot is taken (the clock of the
+    probe records' ``time``), so that ``ipmpstat -p`` can count TIME from its
+    own start; None when there is no clock (a snapshot of a virtual host).
+    The shape is documented, field by field, in docs/status-schema.md.
+    """
     table = engine.table
     groups: list[dict[str, Any]] = []
     interfaces: list[dict[str, Any]] = []
@@ -131,7 +146,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
                 {
                     "interface": nic.name,
                     "family": fam,
-                    "mode": "routes" if inst.targets_are_routers else "multicast",
+                    "mode": _target_mode(engine, inst),
                     "testaddr": inst.test_address,
                     "targets": [t.address for t in inst.active_targets()],
                 }
@@ -149,7 +164,11 @@ def snapshot(engine: Engine) -> dict[str, Any]:
     for nic in table.ordered():
         if not nic.group:
             continue
-        outbound = [m.name for m in table.members(nic.group) if _active(m)]
+        members = table.members(nic.group)
+        # A member sends only the families it is plumbed for.
+        outbound = {
+            fam: [m.name for m in members if _active(m) and fam in m.instances] for fam in FAMILIES
+        }
         for li in nic.addresses():
             if not li.is_data:
                 continue
@@ -162,13 +181,14 @@ def snapshot(engine: Engine) -> dict[str, Any]:
                     "state": "up" if up else "down",
                     "group": nic.group,
                     "inbound": nic.name if up and nic.usable else "",
-                    "outbound": outbound if up else [],
+                    "outbound": outbound[li.family] if up else [],
                     "home": li.home,
                     "logical": nic.name if li.unit == 0 else f"{nic.name}:{li.unit}",
                 }
             )
     return {
         "version": SNAPSHOT_VERSION,
+        "now": now,
         "groups": groups,
         "interfaces": interfaces,
         "addresses": addresses,

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import grp
 import json
 import os
-import pwd
 import socket
 import stat
 import struct
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,9 @@ SUBSCRIPTION_QUEUE = 1024
 SOCKET_NAME = "mpathd.sock"
 _SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 _PEERCRED = struct.Struct("3i")
+_GID = struct.Struct("I")
+_NGROUPS_MAX = 65536
+SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
 _REQUEST_FIELDS = frozenset({"v", "id", "op", "args"})
 
 Record = dict[str, Any]
@@ -66,40 +69,60 @@ class Peer:
     uid: int
     gid: int
     privileged: bool
+    groups: tuple[int, ...] = ()
+    """The peer's supplementary groups (``SO_PEERGROUPS``)."""
 
 
-def is_privileged(uid: int, gid: int, group: str | None) -> bool:
-    """May ``uid``/``gid`` change state?  Root always; otherwise members of ``group``.
+def resolve_group(group: str) -> int:
+    """The gid of ``group``: a name from the group database, or a number as it is."""
+    if group.isdigit():
+        return int(group)
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        message = f"unknown group {group!r}: expected a group name or a numeric gid"
+        raise IpmpError(message) from None
 
-    Membership is the peer's primary gid being the group's gid, or the peer's
-    user name being listed in the group's members.  An unknown uid or group
-    means not privileged.
+
+def is_privileged(uid: int, gids: Iterable[int], control_gid: int | None) -> bool:
+    """May a peer change state?  Root always; otherwise a member of the control group.
+
+    Membership is what the kernel says of the peer (its primary gid and its
+    supplementary groups, from ``SO_PEERCRED`` and ``SO_PEERGROUPS``), never a
+    name looked up in ``/etc/group``: a user removed from the group, or given
+    it only by name, does not count until its processes really carry it.
     """
     if uid == 0:
         return True
-    if group is None:
+    if control_gid is None or uid < 0:
         return False
-    try:
-        entry = grp.getgrnam(group)
-    except KeyError:
-        return False
-    if gid == entry.gr_gid:
-        return True
-    try:
-        name = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return False
-    return name in entry.gr_mem
+    return control_gid in gids
 
 
-def peer_of(sock: Any, group: str | None) -> Peer:
-    """Read ``SO_PEERCRED`` from a connected Unix socket (anything with ``getsockopt``)."""
+def _peer_groups(sock: Any) -> tuple[int, ...]:
+    size = 64 * _GID.size
+    while True:
+        try:
+            raw = sock.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, size)
+        except OSError as exc:
+            if exc.errno == errno.ERANGE and size < _NGROUPS_MAX * _GID.size:
+                size = _NGROUPS_MAX * _GID.size
+                continue
+            return ()
+        count = len(raw) // _GID.size
+        return struct.unpack(f"{count}I", raw[: count * _GID.size])
+
+
+def peer_of(sock: Any, control_gid: int | None) -> Peer:
+    """Read the peer's credentials from a connected Unix socket (anything with ``getsockopt``)."""
     try:
         raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
         pid, uid, gid = _PEERCRED.unpack(raw)
     except (OSError, AttributeError, struct.error):
         return Peer(pid=0, uid=-1, gid=-1, privileged=False)
-    return Peer(pid=pid, uid=uid, gid=gid, privileged=is_privileged(uid, gid, group))
+    groups = _peer_groups(sock)
+    privileged = is_privileged(uid, (gid, *groups), control_gid)
+    return Peer(pid=pid, uid=uid, gid=gid, privileged=privileged, groups=groups)
 
 
 # ---------------------------------------------------------------------------
@@ -124,7 +147,8 @@ class RequestError(Exception):
         self.request_id = request_id
 
 
-def _short(value: object, limit: int = 40) -> str:
+def short_repr(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for one-line error messages."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -154,12 +178,12 @@ def parse_request(line: bytes) -> Request:
     request_id = data.get("id")
     if isinstance(request_id, bool) or not isinstance(request_id, int | str | None):
         raise RequestError(
-            f"request id must be an integer, a string or null, not {_short(request_id)}"
+            f"request id must be an integer, a string or null, not {short_repr(request_id)}"
         )
     unknown = sorted(str(key) for key in data if key not in _REQUEST_FIELDS)
     if unknown:
         raise RequestError(
-            f"unknown request field(s) {', '.join(_short(k) for k in unknown[:5])}; "
+            f"unknown request field(s) {', '.join(short_repr(k) for k in unknown[:5])}; "
             "expected v, id, op, args",
             request_id,
         )
@@ -171,7 +195,7 @@ def parse_request(line: bytes) -> Request:
     version = data["v"]
     if isinstance(version, bool) or version != PROTOCOL_VERSION:
         raise RequestError(
-            f"unsupported protocol version {_short(version)} "
+            f"unsupported protocol version {short_repr(version)} "
             f"(this daemon speaks version {PROTOCOL_VERSION})",
             request_id,
         )
@@ -304,6 +328,7 @@ class _Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     task: asyncio.Task[None] | None
+    peer: Peer
 
 
 class ControlServer:
@@ -314,6 +339,11 @@ class ControlServer:
     :class:`Subscription` for a streaming op, or raises ``IpmpError`` whose
     message becomes the error reply.  Any other exception becomes
     ``internal error: <type>`` and is logged; the server keeps serving.
+
+    Nobody can lock the privileged out: of ``max_clients`` connections the
+    last ``reserved`` are kept for privileged peers, and one unprivileged uid
+    holds at most ``max_per_uid``.  An unprivileged stream that has carried
+    nothing for ``idle_timeout`` is closed like a silent connection.
     """
 
     def __init__(
@@ -324,7 +354,9 @@ class ControlServer:
         group: str | None = None,
         mode: int = 0o660,
         max_clients: int = 64,
-        idle_timeout: float = 300.0,
+        max_per_uid: int = 8,
+        reserved: int = 8,
+        idle_timeout: float = 60.0,
         write_timeout: float = 5.0,
         log: Log = _stderr_log,
     ) -> None:
@@ -333,6 +365,8 @@ class ControlServer:
         self.group = group
         self.mode = mode
         self.max_clients = max_clients
+        self.max_per_uid = max_per_uid
+        self.reserved = min(reserved, max_clients)
         self.idle_timeout = idle_timeout
         self.write_timeout = write_timeout
         self.log = log
@@ -340,6 +374,7 @@ class ControlServer:
         self._connections: set[_Connection] = set()
         self._inode: tuple[int, int] | None = None
         self._closing = False
+        self._gid: int | None = None
 
     @property
     def clients(self) -> int:
@@ -358,8 +393,8 @@ class ControlServer:
                 f"control socket path {self.path} is too long "
                 f"(a Unix socket path holds at most {_SUN_PATH_MAX} bytes)"
             )
-        gid = self._group_gid()
-        _make_dirs(self.path.parent)
+        gid = self._gid = self._group_gid()
+        make_dirs(self.path.parent)
         await self._remove_stale()
         try:
             server = await asyncio.start_unix_server(
@@ -369,7 +404,10 @@ class ControlServer:
             raise IpmpError(f"cannot listen on {self.path}: {exc.strerror or exc}") from None
         try:
             os.chmod(self.path, self.mode)
-            if gid is not None:
+            if gid is not None and self.mode & 0o006 != 0o006:
+                # The group only widens who may connect when others may not;
+                # with 0666 (in.mpathd) it would change nothing, and the
+                # hardened unit (no CAP_CHOWN, no chown(2)) could not do it.
                 os.chown(self.path, -1, gid)
             info = os.stat(self.path)
         except OSError as exc:
@@ -413,11 +451,9 @@ class ControlServer:
         if self.group is None:
             return None
         try:
-            return grp.getgrnam(self.group).gr_gid
-        except KeyError:
-            raise IpmpError(
-                f"unknown group {self.group!r} for the control socket {self.path}"
-            ) from None
+            return resolve_group(self.group)
+        except IpmpError as exc:
+            raise IpmpError(f"{exc.message} (the control group of {self.path})") from None
 
     async def _remove_stale(self) -> None:
         try:
@@ -445,18 +481,38 @@ class ControlServer:
 
     # -- connections -------------------------------------------------------
 
+    def _refusal(self, peer: Peer) -> str | None:
+        """Why a new connection from ``peer`` is not admitted, or None."""
+        if self._closing:
+            return "in.mpathd is shutting down"
+        total = len(self._connections)
+        if total >= self.max_clients:
+            return f"too many clients (at most {self.max_clients}); try again later"
+        if peer.privileged:
+            return None
+        if total >= self.max_clients - self.reserved:
+            return (
+                f"too many clients (at most {self.max_clients - self.reserved} "
+                "for unprivileged users); try again later"
+            )
+        mine = sum(1 for conn in self._connections if conn.peer.uid == peer.uid)
+        if mine >= self.max_per_uid:
+            return (
+                f"too many connections from uid {peer.uid} "
+                f"(at most {self.max_per_uid}); try again later"
+            )
+        return None
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = _Connection(reader, writer, asyncio.current_task())
-        if len(self._connections) >= self.max_clients or self._closing:
-            message = f"too many clients (at most {self.max_clients}); try again later"
-            if self._closing:
-                message = "in.mpathd is shutting down"
-            writer.write(error_reply(None, message))
+        peer = peer_of(writer.get_extra_info("socket"), self._gid)
+        conn = _Connection(reader, writer, asyncio.current_task(), peer)
+        refusal = self._refusal(peer)
+        if refusal is not None:
+            writer.write(error_reply(None, refusal))
             await self._close(conn)
             return
         self._connections.add(conn)
         try:
-            peer = peer_of(writer.get_extra_info("socket"), self.group)
             await self._serve(conn, peer)
         except _Drop:
             writer.transport.abort()
@@ -495,7 +551,7 @@ class ControlServer:
             else:
                 subscription = await self._dispatch(conn, request, peer)
                 if subscription is not None:
-                    await self._stream(conn, request, subscription)
+                    await self._stream(conn, request, subscription, peer.privileged)
                     return
             if not line.endswith(b"\n"):
                 return  # the client half-closed after its last request
@@ -511,19 +567,22 @@ class ControlServer:
         except IpmpError as exc:
             data = error_reply(request.id, exc.message)
         except Exception as exc:
-            self.log(f"control: internal error in op {_short(request.op)}: {_describe(exc)}")
+            self.log(f"control: internal error in op {short_repr(request.op)}: {_describe(exc)}")
             data = error_reply(request.id, f"internal error: {type(exc).__name__}")
         await self._send(conn, data)
         return None
 
-    async def _stream(self, conn: _Connection, request: Request, sub: Subscription) -> None:
+    async def _stream(
+        self, conn: _Connection, request: Request, sub: Subscription, privileged: bool
+    ) -> None:
         eof = asyncio.create_task(_discard_until_eof(conn.reader))
+        idle_limit = None if privileged else self.idle_timeout
         getter: asyncio.Task[Record | None] | None = None
         try:
             while True:
                 if sub.dropped:
                     self.log(
-                        f"control: dropped a slow {_short(request.op)} subscriber "
+                        f"control: dropped a slow {short_repr(request.op)} subscriber "
                         f"({sub.queue.maxsize} records queued)"
                     )
                     await self._send(
@@ -539,7 +598,19 @@ class ControlServer:
                     record = sub.queue.get_nowait()
                 except asyncio.QueueEmpty:
                     getter = asyncio.create_task(sub.queue.get())
-                    await asyncio.wait({getter, eof}, return_when=asyncio.FIRST_COMPLETED)
+                    done, _ = await asyncio.wait(
+                        {getter, eof}, timeout=idle_limit, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if not done:
+                        await self._send(
+                            conn,
+                            error_reply(
+                                request.id,
+                                f"idle timeout: no records for {self.idle_timeout:g} s; "
+                                "closing the stream",
+                            ),
+                        )
+                        return
                     if not getter.done():
                         return  # the client went away
                     record = getter.result()
@@ -551,7 +622,7 @@ class ControlServer:
                 try:
                     data = event_reply(request.id, record)
                 except (TypeError, ValueError) as exc:
-                    self.log(f"control: unencodable {_short(request.op)} record: {exc}")
+                    self.log(f"control: unencodable {short_repr(request.op)} record: {exc}")
                     continue
                 await self._send(conn, data)
         finally:
@@ -598,7 +669,8 @@ async def _discard_until_eof(reader: asyncio.StreamReader) -> None:
             pass
 
 
-def _make_dirs(directory: Path) -> None:
+def make_dirs(directory: Path) -> None:
+    """Create ``directory`` and its missing parents, mode 0755 (IpmpError if one cannot be)."""
     missing: list[Path] = []
     current = directory
     while not current.exists():

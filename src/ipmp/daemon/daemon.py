@@ -13,14 +13,18 @@ import asyncio
 import os
 import random
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ipmp import __version__
 from ipmp.core.actions import (
     LOG_ERR,
     LOG_INFO,
+    LOG_NOTICE,
+    LOG_WARNING,
     Action,
     AddAddress,
     Log,
@@ -33,14 +37,22 @@ from ipmp.core.actions import (
 from ipmp.core.engine import Engine
 from ipmp.core.errors import IpmpError
 from ipmp.core.events import Event
-from ipmp.core.ifconfig_grammar import parse_ifconfig
-from ipmp.core.persist import table_from_state
+from ipmp.core.ifconfig_grammar import ModList, parse_ifconfig
+from ipmp.core.model import HostTable
+from ipmp.core.persist import changed_nics, saved_file_digests, table_from_state
 from ipmp.core.status import snapshot
 from ipmp.daemon import sdnotify
 from ipmp.daemon.control import ControlServer, Peer, Request, Subscription, socket_path
 from ipmp.daemon.logsink import emit, make_logger
+from ipmp.daemon.request_args import check_args
 from ipmp.daemon.simcontrol import apply_sim_command
-from ipmp.daemon.statefile import read_json, write_json
+from ipmp.daemon.statefile import (
+    boot_id,
+    read_json,
+    read_this_boot,
+    write_json,
+    written_this_boot,
+)
 from ipmp.driver import Driver
 from ipmp.rootfs import read_mpathd, read_root
 from ipmp.sim.host import SimHost
@@ -63,10 +75,21 @@ class DaemonOptions:
     control_group: str | None = None
     seed: int | None = None
     metrics: tuple[str, int] | None = None
+    metrics_listeners: tuple[socket.socket, ...] = ()
+    """Sockets ``main`` bound for ``metrics`` before anything else (else bound at start)."""
 
 
 def state_path(root: Path) -> Path:
-    """Where the daemon keeps what the kernel cannot hold."""
+    """Where the daemon keeps what the kernel cannot hold, for a restart.
+
+    Under ``run/`` (a tmpfs on a real host): it describes this boot's kernel
+    and must not outlive it; after a reboot the hostname files are the truth.
+    """
+    return root / "run" / "ipmp" / "state.json"
+
+
+def legacy_state_path(root: Path) -> Path:
+    """Where versions before the move to ``run/`` kept the state (migrated once)."""
     return root / "var" / "lib" / "ipmp" / "state.json"
 
 
@@ -91,15 +114,17 @@ actions on the simulated host (each one saved first, as a kernel would hold it).
 class _SavedSimHost:
     """A SimHost that saves its world after every change, as a kernel keeps its state."""
 
-    def __init__(self, host: SimHost, path: Path) -> None:
+    def __init__(self, host: SimHost, path: Path, boot: str) -> None:
         self.host = host
         self.path = path
+        self.boot = boot
         crash = os.environ.get(CRASH_AFTER_ENV, "")
         self.crash_after = int(crash) if crash.isdigit() else None
         self.kernel_actions = 0
 
     def save(self) -> None:
-        write_json(self.path, self.host.world(), durable=False)
+        # The boot ID: a world of an earlier boot is a kernel that is gone.
+        write_json(self.path, {**self.host.world(), "boot_id": self.boot}, durable=False)
 
     def start(self, now: float) -> list[Event]:
         return self.host.start(now)
@@ -126,6 +151,25 @@ STATE_SYNC_DELAY = 1.0
 MUTATIONS = {"offline", "online", "dr_detach", "dr_attach", "sim", "reload"}
 
 
+def _describe_request(op: str, args: dict[str, Any]) -> str:
+    """A change request as an administrator would type it, for the log."""
+    if op == "ifconfig":
+        return "ifconfig " + " ".join(args["argv"])
+    if op == "sim":
+        return "sim " + " ".join(args["command"])
+    if op == "dr_detach":
+        return f"dr detach {args['interface']}" + (" -f" if args.get("force") else "")
+    if op == "dr_attach":
+        return f"dr attach {args['interface']}"
+    if op in ("offline", "online"):
+        return f"{op} {args['interface']}"
+    return op
+
+
+IGNORED_SIGNALS = (signal.SIGUSR2, signal.SIGALRM, signal.SIGQUIT)
+"""Signals whose default action would end the daemon and that mean nothing to it."""
+
+
 class Daemon:
     """One engine, one stack, one timer, one control socket."""
 
@@ -133,6 +177,7 @@ class Daemon:
         self.options = options
         self.root = options.root
         self.logger = make_logger(options.foreground, options.debug)
+        self.boot_id = boot_id()
         self.config = read_root(self.root) if options.sim is None else None
         self.sim: _SavedSimHost | None = None
         self.linux: LinuxStack | None = None
@@ -141,8 +186,10 @@ class Daemon:
             write_etc(topology, self.root)  # what the administrator wrote wins
             self.config = read_root(self.root)
             host = SimHost(topology)
-            self.sim = _SavedSimHost(host, sim_world_path(self.root))
-            saved_world = read_json(self.sim.path)
+            self.sim = _SavedSimHost(host, sim_world_path(self.root), self.boot_id)
+            saved_world, stale = read_this_boot(self.sim.path, self.boot_id)
+            if stale is not None:
+                emit(self.logger, Log(LOG_INFO, f"{stale}; the simulated kernel starts empty"))
             if saved_world is not None:
                 host.restore_world(saved_world)
             stack: Stack = self.sim
@@ -171,6 +218,7 @@ class Daemon:
         self.server: ControlServer | None = None
         self.on_step: Callable[[], None] | None = None
         self.metrics: EngineMetrics | None = None
+        self._legacy: Path | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -195,22 +243,30 @@ class Daemon:
             log=lambda text: self._log(loop.time(), Log(LOG_ERR, text)),
         )
         await self.server.start()
-        metrics_server: asyncio.Server | None = None
+        metrics_servers: list[asyncio.Server] = []
         if self.options.metrics is not None:
-            from ipmp.daemon.metrics import EngineMetrics
+            from ipmp.daemon.metrics import EngineMetrics, listen
 
             self.metrics = EngineMetrics(self.engine)
-            metrics_server = await self.metrics.serve(*self.options.metrics)
+            listeners = self.options.metrics_listeners or tuple(listen(*self.options.metrics))
+            metrics_servers = await self.metrics.serve(listeners)
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._sighup)
         loop.add_signal_handler(signal.SIGUSR1, self._sigusr1)
+        for number in IGNORED_SIGNALS:
+            loop.add_signal_handler(number, self._ignored_signal, number)
+        self._log(loop.time(), Log(LOG_NOTICE, self._started_line()))
         watchdog = sdnotify.watchdog_interval()
         ticker = asyncio.create_task(self._watchdog(watchdog)) if watchdog else None
         sdnotify.notify("READY=1")
         self._rearm()
         await self._stop.wait()
         sdnotify.notify("STOPPING=1")
+        self._log(
+            loop.time(),
+            Log(LOG_NOTICE, "stopping: every address stays where it is"),
+        )
         if ticker is not None:
             ticker.cancel()
         if self._timer is not None:
@@ -218,32 +274,120 @@ class Daemon:
         for sub in self.subscribers:
             sub.finish()
         await self.server.close()
-        if metrics_server is not None:
+        for metrics_server in metrics_servers:
             metrics_server.close()
         if self.linux is not None:
             await self.linux.close()
         self._persist()
         return 0
 
+    def _started_line(self) -> str:
+        body = (
+            f"simulated host {self.options.sim}" if self.options.sim else "this host's interfaces"
+        )
+        return (
+            f"in.mpathd {__version__} started (pid {os.getpid()}, root {self.root}): "
+            f"watching {body}"
+        )
+
     def _start_engine(self, now: float) -> None:
         """Inventory, then the saved state (a restart) or the hostname files (a boot)."""
         assert self.config is not None
         self.driver.feed(self.driver.stack.start(now), now)
-        saved: Any = None
-        try:
-            saved = read_json(state_path(self.root))
-            table = table_from_state(saved) if saved is not None else None
-        except IpmpError as err:
-            self._log(now, Log(LOG_ERR, f"{err.message}; starting from the hostname files"))
-            table = None
+        table, fresh = self._crash_state(now)
         if table is not None:
             self._log(now, Log(LOG_INFO, "restarting: adopting the saved state and the kernel's"))
-            self.driver.execute(self.engine.restore(table, self.config.hostname_files, now), now)
+            for nic, names in sorted(fresh.items()):
+                self._log(now, Log(LOG_INFO, _changed_line(nic, names, self.config.digests)))
+            files = self.config.hostname_files
+            self.driver.execute(self.engine.restore(table, files, now, fresh=set(fresh)), now)
         else:
             self.driver.execute(self.engine.boot(self.config.hostname_files, now), now)
             # A boot (not a restart, whose kernel still has them): /etc/defaultrouter.
             self.driver.execute(self.engine.default_routes(self.config.defaultrouters), now)
         self._persist()
+        if self._legacy is not None:
+            # Migrated: the state now lives in run/; the old file is never read again.
+            self._retire_legacy(self._legacy, now)
+            self._legacy = None
+
+    def _crash_state(self, now: float) -> tuple[HostTable | None, dict[str, list[str]]]:
+        """The saved table to adopt (None: boot from the hostname files), and which
+        NICs' hostname files changed since it was saved (NIC -> file names).
+
+        The state must be of this boot: one in run/ carries the boot ID; one
+        the previous version left under var/lib is migrated if it was written
+        since the boot and moved aside otherwise.
+        """
+        assert self.config is not None
+        path, legacy = state_path(self.root), legacy_state_path(self.root)
+        data: Any = None
+        source = path
+        try:
+            data, stale = read_this_boot(path, self.boot_id)
+            if stale is not None:
+                self._log(now, Log(LOG_INFO, f"{stale}; starting from the hostname files"))
+        except IpmpError as err:
+            self._log(now, Log(LOG_ERR, f"{err.message}; starting from the hostname files"))
+            stale = err.message
+        if legacy.is_file():
+            if data is not None or stale is not None:
+                self._log(now, Log(LOG_INFO, f"{legacy}: superseded by {path}"))
+                self._retire_legacy(legacy, now)
+            else:
+                data, source = self._legacy_state(legacy, now), legacy
+        if data is None:
+            return None, {}
+        try:
+            table = table_from_state(data)
+            recorded = saved_file_digests(data)
+        except IpmpError as err:
+            self._log(now, Log(LOG_ERR, f"{err.message}; starting from the hostname files"))
+            return None, {}
+        if recorded is None:
+            # No digests (the previous version): a file written after the state changed.
+            written = source.stat().st_mtime
+            recorded = {
+                name: digest
+                for name, digest in self.config.digests.items()
+                if _mtime(self.root / "etc" / name) <= written
+            }
+        return table, changed_nics(recorded, self.config.digests)
+
+    def _legacy_state(self, legacy: Path, now: float) -> Any:
+        """The state of the previous version, if it was written during this boot."""
+        try:
+            data = read_json(legacy)
+        except IpmpError as err:
+            self._log(now, Log(LOG_ERR, f"{err.message}; starting from the hostname files"))
+            return None
+        if written_this_boot(legacy):
+            self._legacy = legacy
+            self._log(
+                now,
+                Log(
+                    LOG_INFO,
+                    f"{legacy}: the state of the previous version, written during this boot: "
+                    f"adopting it; it now lives in {state_path(self.root)}",
+                ),
+            )
+            return data
+        self._log(
+            now,
+            Log(LOG_INFO, f"{legacy}: written before this boot; starting from the hostname files"),
+        )
+        self._retire_legacy(legacy, now)
+        return None
+
+    def _retire_legacy(self, legacy: Path, now: float) -> None:
+        aside = legacy.with_name(legacy.name + ".old")
+        try:
+            os.replace(legacy, aside)
+        except OSError as exc:
+            message = Log(LOG_ERR, f"{legacy}: cannot rename to {aside.name}: {exc.strerror}")
+        else:
+            message = Log(LOG_INFO, f"{legacy}: renamed to {aside.name}; it is not read again")
+        self._log(now, message)
 
     async def _watchdog(self, interval: float) -> None:
         while True:
@@ -312,6 +456,14 @@ class Daemon:
         self.reload(self._loop.time())
         self._after_step()
 
+    def _ignored_signal(self, number: int) -> None:
+        assert self._loop is not None
+        name = signal.Signals(number).name
+        self._log(
+            self._loop.time(),
+            Log(LOG_WARNING, f"ignoring {name}: send SIGTERM to stop in.mpathd"),
+        )
+
     def _sigusr1(self) -> None:
         assert self._loop is not None
         now = self._loop.time()
@@ -348,7 +500,7 @@ class Daemon:
         if not self._event_step:
             self._write_state()
             return
-        write_json(state_path(self.root), self.engine.export_state(), durable=False)
+        write_json(state_path(self.root), self._state(), durable=False)
         if self._sync_timer is None and self._loop is not None:
             self._sync_timer = self._loop.call_later(STATE_SYNC_DELAY, self._write_state)
 
@@ -356,7 +508,16 @@ class Daemon:
         if self._sync_timer is not None:
             self._sync_timer.cancel()
             self._sync_timer = None
-        write_json(state_path(self.root), self.engine.export_state())
+        write_json(state_path(self.root), self._state())
+
+    def _state(self) -> dict[str, Any]:
+        """The engine's table, the boot it describes, and the hostname files as applied."""
+        assert self.config is not None
+        return {
+            **self.engine.export_state(),
+            "boot_id": self.boot_id,
+            "files": self.config.digests,
+        }
 
     # -- control requests ----------------------------------------------------
 
@@ -364,11 +525,25 @@ class Daemon:
         """Serve one control request, synchronously (no await inside)."""
         assert self._loop is not None
         now = self._loop.time()
-        args = request.args
-        if self._mutates(request) and not peer.privileged:
-            raise IpmpError(
-                f"{request.op}: permission denied: changes need uid 0"
-                + (f" or group {self.options.control_group}" if self.options.control_group else "")
+        args = check_args(request.op, request.args)
+        if self._mutates(request.op, args):
+            if not peer.privileged:
+                raise IpmpError(
+                    f"{request.op}: permission denied: changes need uid 0"
+                    + (
+                        f" or group {self.options.control_group}"
+                        if self.options.control_group
+                        else ""
+                    )
+                )
+            # Who changed what: the answer an administrator looks for in the log.
+            self._log(
+                now,
+                Log(
+                    LOG_NOTICE,
+                    f"{_describe_request(request.op, args)} "
+                    f"requested by uid {peer.uid} (pid {peer.pid})",
+                ),
             )
         try:
             result = self._dispatch(request.op, args, now)
@@ -376,32 +551,26 @@ class Daemon:
             self._after_step()
         return result
 
-    def _mutates(self, request: Request) -> bool:
-        if request.op in MUTATIONS:
+    def _mutates(self, op: str, args: dict[str, Any]) -> bool:
+        if op in MUTATIONS:
             return True
-        if request.op == "ifconfig":
-            argv = request.args.get("argv")
-            if isinstance(argv, list) and all(isinstance(a, str) for a in argv):
-                return bool(parse_ifconfig(argv).ops)
+        if op == "ifconfig":
+            # A status query, and `modlist` (which only lists), are reads.
+            ops = parse_ifconfig(args["argv"]).ops
+            return any(not isinstance(o, ModList) for o in ops)
         return False
 
     def _dispatch(self, op: str, args: dict[str, Any], now: float) -> Any:
         if op == "ping":
             return {"pid": os.getpid(), "sim": self.sim is not None}
         if op == "snapshot":
-            return snapshot(self.engine)
+            return snapshot(self.engine, now)
         if op == "ifconfig":
-            argv = args.get("argv")
-            if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
-                raise IpmpError("ifconfig: argv must be a list of strings")
-            outcome = self.engine.ifconfig(argv, now, bool(args.get("show_ether", False)))
+            outcome = self.engine.ifconfig(args["argv"], now, args.get("show_ether", False))
             self.driver.execute(outcome.actions, now)
             return {"output": outcome.output}
         if op in ("offline", "online", "dr_detach", "dr_attach"):
-            name = args.get("interface")
-            if not isinstance(name, str):
-                raise IpmpError(f"{op}: interface must be a string")
-            return self._admin(op, name, bool(args.get("force", False)), now)
+            return self._admin(op, args["interface"], args.get("force", False), now)
         if op == "sim":
             return self._sim(args.get("command"), now)
         if op == "probes":
@@ -440,9 +609,25 @@ class Daemon:
     def _sim(self, command: Any, now: float) -> Any:
         if self.sim is None:
             raise IpmpError("sim: this daemon drives real interfaces, not the simulator")
-        if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
-            raise IpmpError("sim: command must be a list of strings")
         apply_sim_command(self.sim.host, command, now)
         self.sim.save()
         self.driver.feed(self.sim.host.take_due(now), now)
         return {}
+
+
+def _changed_line(nic: str, names: list[str], current: dict[str, str]) -> str:
+    """``hostname.hme0 changed since the state was saved: hme0 is configured from it ...``."""
+    shown = [name if name in current else f"{name} (removed)" for name in names]
+    them, reads = ("it", "it reads") if len(names) == 1 else ("them", "they read")
+    return (
+        f"{', '.join(shown)} changed since the state was saved: "
+        f"{nic} is configured from {them} as {reads} now"
+    )
+
+
+def _mtime(path: Path) -> float:
+    """Modification time of ``path``; a file gone since it was read counts as just changed."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("inf")

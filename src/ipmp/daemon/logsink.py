@@ -10,10 +10,14 @@ from pathlib import Path
 
 from ipmp.core.actions import LOG_DEBUG, LOG_ERR, LOG_INFO, LOG_NOTICE, LOG_WARNING, Log
 
+NOTICE = 25
+"""A logging level between INFO and WARNING for syslog's NOTICE (Python has none)."""
+logging.addLevelName(NOTICE, "NOTICE")
+
 _LEVELS = {
     LOG_ERR: logging.ERROR,
     LOG_WARNING: logging.WARNING,
-    LOG_NOTICE: logging.INFO,
+    LOG_NOTICE: NOTICE,
     LOG_INFO: logging.INFO,
     LOG_DEBUG: logging.DEBUG,
 }
@@ -23,22 +27,24 @@ class _Priorities(logging.handlers.SysLogHandler):
     """Maps our levels to the original syslog priorities (NOTICE stays NOTICE)."""
 
     def mapPriority(self, levelName: str) -> str:
-        return {"ERROR": "err", "WARNING": "warning", "INFO": "info", "DEBUG": "debug"}.get(
-            levelName, "info"
-        )
+        return {
+            "ERROR": "err",
+            "WARNING": "warning",
+            "NOTICE": "notice",
+            "INFO": "info",
+            "DEBUG": "debug",
+        }.get(levelName, "info")
 
 
-def make_logger(foreground: bool, debug: bool = False) -> logging.Logger:
-    """``in.mpathd``'s logger: stderr when in the foreground, else syslog via /dev/log."""
+def make_logger(foreground: bool, debug: bool = False, syslog: str = "/dev/log") -> logging.Logger:
+    """``in.mpathd``'s logger: stderr when in the foreground, else syslog (facility daemon)."""
     logger = logging.getLogger("in.mpathd")
     logger.handlers.clear()
     logger.propagate = False
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
     handler: logging.Handler
-    if not foreground and Path("/dev/log").exists():
-        handler = _Priorities(
-            address="/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON
-        )
+    if not foreground and Path(syslog).exists():
+        handler = _Priorities(address=syslog, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
         handler.ident = f"in.mpathd[{os.getpid()}]: "
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from ipmp.core.errors import IpmpError
@@ -11,6 +12,8 @@ USAGE = (
     "ipmp sim link IF up|down | loss IF PERCENT | drop IF on|off | target ADDR up|down | "
     "rtt ADDR MS | unplug IF | plug IF"
 )
+MAX_SIM_RTT_MS = 60_000.0
+"""A neighbour slower than a minute is as good as down: say so with `target ADDR down`."""
 
 
 def _switch(word: str, on: str, off: str, what: str) -> bool:
@@ -41,11 +44,15 @@ def apply_sim_command(host: SimHost, command: Sequence[str], now: float) -> None
         try:
             value = float(args[1])
         except ValueError:
-            raise IpmpError(f"sim {verb}: {args[1]!r}: expected a number") from None
+            value = math.nan
+        if not math.isfinite(value):
+            raise IpmpError(f"sim {verb}: {args[1]!r}: expected a finite number")
         if verb == "loss":
             if not 0 <= value <= 100:
                 raise IpmpError(f"sim loss: {args[1]}: expected a percentage from 0 to 100")
             host.set_port_loss(args[0], value / 100.0, now)
+        elif not 0 <= value <= MAX_SIM_RTT_MS:
+            raise IpmpError(f"sim rtt: {args[1]}: expected milliseconds from 0 to {MAX_SIM_RTT_MS}")
         else:
             host.set_neighbour_rtt(args[0], value, now)
     elif verb == "unplug":

@@ -28,6 +28,7 @@ import ipaddress
 import os
 import socket
 import struct
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,9 @@ MEMBER_SYSCTLS = (
 
 ICMP6_FILTER = 1
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+SO_TIMESTAMPNS = 35
+"""Linux (asm-generic/socket.h): the kernel's receive time of each packet, as a timespec."""
+_TIMESPEC = struct.Struct("@qq")
 ETH_P_ARP = 0x0806
 LINK_LOCAL_PREFIX = 10  # as Solaris prints it; Linux uses /64
 
@@ -963,6 +967,8 @@ class LinuxStack:
         except OSError:
             sock.close()
             raise
+        # The kernel's receive time of each reply (ipmpstat -p's NETRTT).
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setblocking(False)
         self._loop.add_reader(sock.fileno(), self._receive, ifname, family, sock)
         self._probe_sockets[key] = (source, sock)
@@ -971,7 +977,7 @@ class LinuxStack:
     def _receive(self, ifname: str, family: Family, sock: socket.socket) -> None:
         while True:
             try:
-                data, peer = sock.recvfrom(2048)
+                data, ancillary, _, peer = sock.recvmsg(2048, socket.CMSG_SPACE(_TIMESPEC.size))
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -979,9 +985,10 @@ class LinuxStack:
             reply = packets.parse_echo_reply(family, data, str(peer[0]).split("%")[0])
             if reply is None:
                 continue
+            now = self._loop.time()
             self._report(
                 ProbeReplyReceived(
-                    self._loop.time(),
+                    now,
                     ifname,
                     family,
                     reply.source,
@@ -990,6 +997,7 @@ class LinuxStack:
                     reply.timestamp_ms,
                     reply.kind,
                     reply.length,
+                    _kernel_receive_time(ancillary, now),
                 )
             )
 
@@ -1043,6 +1051,21 @@ class LinuxStack:
                     0,
                     ("ff02::1", 0, 0, link.index),
                 )
+
+
+def _kernel_receive_time(ancillary: list[tuple[int, int, bytes]], now: float) -> float | None:
+    """The SO_TIMESTAMPNS receive time in ``ancillary``, moved onto the loop's clock.
+
+    The kernel stamps packets with the wall clock; ``now`` is the monotonic
+    clock of the daemon's loop: the stamp's age on the wall clock is its age
+    on the loop's clock too (a wall-clock step between the two reads aside).
+    """
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+            age = time.time() - (int(seconds) + int(nanoseconds) / 1e9)
+            return now - max(0.0, age)
+    return None
 
 
 def _label(ifname: str, unit: int) -> str:

@@ -894,6 +894,7 @@ class SimHost:
                 timestamp_ms=a.timestamp_ms,
                 kind=a.kind,
                 length=ICMP_ECHO_LENGTH,
+                received_at=arrival,
             )
             flight = _InFlight(nic, a.family, source, nic.presence_epoch, self._cable_epoch(nic))
             self._push(arrival, reply, flight)
