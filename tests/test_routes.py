@@ -248,3 +248,26 @@ name = "net0"
         parse_topology(
             bad.replace('role = "host"', 'role = "router"\n  global6 = "fe80::9"'), "<t>"
         )
+
+
+def test_a_report_older_than_a_move_does_not_move_the_route_again() -> None:
+    # The simulated host queues one report per move: the first one still
+    # shows the second IPv6 default route on hme0, already moved meanwhile.
+    runner = settle(boot("active-active"))
+    moves: list[MoveRoute] = []
+    original = runner.engine.handle
+
+    def handle(event):  # type: ignore[no-untyped-def]
+        actions = original(event)
+        moves.extend(a for a in actions if isinstance(a, MoveRoute))
+        return actions
+
+    runner.engine.handle = handle  # type: ignore[method-assign]
+    runner.apply(lambda host, now: host.set_link("hme0", False, now))
+    runner.run_for(1)
+    assert sorted(m.gateway for m in moves) == ["fe80::1", "fe80::2"]
+    assert _v6_default(runner) == {"hme1"}
+    runner.apply(lambda host, now: host.set_link("hme0", True, now))
+    runner.run_for(30)
+    assert _v6_default(runner) == {"hme0"}
+    assert len(moves) == 4

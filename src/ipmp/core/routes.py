@@ -31,6 +31,9 @@ from ipmp.core.events import Route
 from ipmp.core.model import HostTable, Nic
 from ipmp.core.types import Family
 
+STALE_REPORTS = 2
+"""Reports that may still show a route where it was before a move the stack has done."""
+
 RouteKey = tuple[Family, str, int, str, int]
 """What names a route apart from its device: family, destination, prefix length, gateway, metric."""
 
@@ -60,6 +63,9 @@ class RouteFollower:
         self.view: list[Route] = []
         self.displaced: dict[tuple[RouteKey, str], str] = {}
         self.in_flight: list[MoveRoute] = []
+        # Done, but no report has shown the route on its new member yet:
+        # move -> reports that did not (at most STALE_REPORTS).
+        self.unconfirmed: dict[MoveRoute, int] = {}
         self.refused: set[MoveRoute] = set()
         self.dirty = False
 
@@ -68,12 +74,24 @@ class RouteFollower:
     def observe(self, routes: Sequence[Route]) -> None:
         """The stack reported the whole table.
 
-        A dump may predate a move still on its way: such a route is taken to
-        be where the move puts it (the next report says for sure).
+        A report may predate a move still on its way, or one just done (the
+        simulated host queues a report per move; a Linux dump may have begun
+        before the move): such a route is taken to be where the move put it
+        until a report shows it there, at most ``STALE_REPORTS`` times.
         """
         view = list(routes)
         present = {(route_key(r), r.ifname) for r in view}
-        for move in self.in_flight:
+        reported = set(present)
+        for move in list(self.unconfirmed):
+            key = _move_key(move)
+            misses = self.unconfirmed[move] + 1
+            if (key, move.to_if) in reported or (key, move.from_if) not in reported:
+                del self.unconfirmed[move]  # seen where it went (or gone, or moved by others)
+            elif misses > STALE_REPORTS:
+                del self.unconfirmed[move]
+            else:
+                self.unconfirmed[move] = misses
+        for move in [*self.unconfirmed, *self.in_flight]:  # oldest first
             key = _move_key(move)
             if (key, move.from_if) in present and (key, move.to_if) not in present:
                 view = [
@@ -92,6 +110,7 @@ class RouteFollower:
         if action in self.in_flight:
             self.in_flight.remove(action)
         if ok:
+            self.unconfirmed[action] = 0
             return
         # Still where it was: put the view and the home back, and do not
         # ask again until the table changes.
@@ -159,6 +178,8 @@ class RouteFollower:
                 continue
             if target != home:
                 self.displaced[(key, target)] = home
+            for older in [m for m in self.unconfirmed if _move_key(m) == key]:
+                del self.unconfirmed[older]  # this move says where it goes now
             self.in_flight.append(move)
             actions.append(move)
             view.append(_moved(route, target))
