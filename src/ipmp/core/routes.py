@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ipmp.core.actions import LOG_WARNING, Log, MoveRoute
@@ -243,15 +243,7 @@ def _in_data_subnet(table: HostTable, nic: Nic, route: Route) -> bool:
 
 
 def _moved(route: Route, ifname: str) -> Route:
-    return Route(
-        route.family,
-        route.destination,
-        route.prefixlen,
-        route.gateway,
-        ifname,
-        route.metric,
-        route.automatic,
-    )
+    return replace(route, ifname=ifname)
 
 
 def _move_key(move: MoveRoute) -> RouteKey:

@@ -28,7 +28,7 @@ import heapq
 import ipaddress
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, assert_never
 
 from ipmp.core.actions import (
@@ -736,15 +736,7 @@ class SimHost:
         if any(named(r, a.to_if) for r in self._routes):
             del self._routes[at]  # the same route is on to_if already: one copy stays
         else:
-            self._routes[at] = Route(
-                old.family,
-                old.destination,
-                old.prefixlen,
-                old.gateway,
-                a.to_if,
-                old.metric,
-                old.automatic,
-            )
+            self._routes[at] = replace(old, ifname=a.to_if)
         self._push(now, RoutesChanged(now, tuple(self._routes)))
 
     def _add_route(self, a: AddRoute, now: float) -> None:
