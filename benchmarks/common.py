@@ -83,6 +83,46 @@ def example_text(name: str, **mpathd: str) -> str:
     return text + "\n"
 
 
+OFFLINK_PEER = "peer"
+"""The off-link peer behind router1 (``with_offlink_peer``)."""
+OFFLINK_ADDRESS = "203.0.113.10"
+OFFLINK_ROUTER = "192.0.2.1"
+
+
+def with_offlink_peer(text: str, router: str = "router1") -> str:
+    """The lab text with an off-link peer (203.0.113.10) behind ``router``.
+
+    Issue 10: the outage an off-link client sees depends on the routes
+    following the group, not only the addresses.
+    """
+    lines = text.splitlines()
+    start = lines.index(f'  name = "{router}"')
+    end = next(
+        (i for i in range(start, len(lines)) if lines[i].lstrip().startswith("[")), len(lines)
+    )
+    block = [
+        "    [[link.neighbour.offlink]]",
+        f'    name = "{OFFLINK_PEER}"',
+        f'    address = "{OFFLINK_ADDRESS}"',
+        "",
+    ]
+    return "\n".join(lines[:end] + block + lines[end:]) + "\n"
+
+
+def default_route_devices(lab: Lab) -> set[str]:
+    """The devices of the host's IPv4 default routes."""
+    out = lab.run(["ip", "-j", "-4", "route", "show", "default"]).stdout
+    return {str(r.get("dev")) for r in json.loads(out or "[]")}
+
+
+def add_default_route(lab: Lab, home: str) -> None:
+    """``ip route add default via 192.0.2.1`` as an administrator types it; it lands on ``home``."""
+    result = lab.run(["ip", "route", "add", "default", "via", OFFLINK_ROUTER])
+    if result.returncode != 0:
+        raise RuntimeError(f"ip route add default: {result.stderr.strip()}")
+    wait_for(lambda: default_route_devices(lab) == {home}, 5, f"default route on {home}")
+
+
 @contextmanager
 def lab_from(text: str) -> Iterator[Lab]:
     """A lab with a fresh ``ipmpb<hex>`` prefix, always removed afterwards."""

@@ -12,6 +12,11 @@ with its own.
 With ``--since T`` it prints a summary per address instead (see
 ``summarise``): when the outage that began at or after ``T`` started and
 when the address answered again.
+
+An address written ``NETNS@ADDRESS`` is pinged from another namespace (a
+socket made there, ``pyroute2.netns.create_socket``) by the same process, in
+the same cycle: the on-link and the off-link outage of one fault are then
+measured by one clock and one scheduler, and their difference is the path's.
 """
 
 from __future__ import annotations
@@ -133,16 +138,21 @@ def main(argv: list[str] | None = None) -> int:
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     ident = os.getpid() & 0xFFFF
-    sockets: dict[bool, socket.socket] = {}
-    for v6 in sorted({":" in a for a in args.addresses}):
-        if v6:
-            sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    sockets: dict[tuple[str, bool], socket.socket] = {}
+    where = [a.rpartition("@")[::2] for a in args.addresses]  # (netns or "", address)
+    for netns, v6 in sorted({(ns, ":" in a) for ns, a in where}):
+        family = socket.AF_INET6 if v6 else socket.AF_INET
+        proto = socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP
+        if netns:
+            from pyroute2 import netns as namespaces
+
+            sock = namespaces.create_socket(netns, family, socket.SOCK_RAW, proto)
         else:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+            sock = socket.socket(family, socket.SOCK_RAW, proto)
         sock.setblocking(False)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        sockets[v6] = sock
-    targets = [(":" in a, (a, 0)) for a in args.addresses]
+        sockets[(netns, v6)] = sock
+    targets = [((ns, ":" in a), (a, 0)) for ns, a in where]
     sends: list[float] = []
     replies: list[tuple[int, float]] = []
     start = time.monotonic()
@@ -157,10 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         if now >= late:
             break
         if now >= next_send and now < stop:
-            v6, target = targets[counter % len(targets)]
+            key, target = targets[counter % len(targets)]
             # No route or no neighbour yet: the request counts as unanswered.
             with contextlib.suppress(OSError):
-                sockets[v6].sendto(packet(ident, counter, v6), target)
+                sockets[key].sendto(packet(ident, counter, key[1]), target)
             sends.append(now)
             counter += 1
             next_send += args.interval
@@ -169,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         wait = max(0.0, min(next_send if now < stop else late, late) - now)
         readable, _, _ = select.select(list(sockets.values()), [], [], wait)
-        for v6, sock in sockets.items():
+        for (_netns, v6), sock in sockets.items():
             if sock not in readable:
                 continue
             while True:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ipmp.core.events import Route
 from ipmp.linux.stack import LinuxStack
 from stack_contract import Harness, Setup, check_contract, check_other_writers
 
@@ -44,8 +45,16 @@ async def main(argv: list[str]) -> None:
             spec = f"{address}/{prefixlen}" if op == "add" else address
             subprocess.run(["ip", "addr", op, spec, "dev", ifname], check=True, capture_output=True)
 
+        def add_bound_route() -> Route:
+            # As an administrator would: the kernel binds it to the NIC of
+            # the gateway's subnet.
+            subprocess.run(
+                ["ip", "route", "add", "203.0.113.0/24", "via", target, "dev", nic], check=True
+            )
+            return Route("inet", "203.0.113.0", 24, target, nic)
+
         setup = Setup(nic, sibling, mac, address, 24, test_address, target, "")
-        await check_contract(harness, setup, kernel, add_default_route)
+        await check_contract(harness, setup, kernel, add_default_route, add_bound_route)
         await check_other_writers(harness, setup, kernel, writer)
     finally:
         await stack.close()

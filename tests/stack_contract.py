@@ -16,6 +16,7 @@ from typing import Any
 from ipmp.core.actions import (
     AddAddress,
     MoveAddress,
+    MoveRoute,
     PlumbInterface,
     RemoveAddress,
     SendProbe,
@@ -30,6 +31,7 @@ from ipmp.core.events import (
     Event,
     NicAppeared,
     ProbeReplyReceived,
+    Route,
     RoutesChanged,
 )
 from ipmp.stack import Stack
@@ -92,8 +94,13 @@ async def check_contract(
     setup: Setup,
     kernel: Callable[[], set[tuple[str, str]]],
     add_default_route: Callable[[], None],
+    add_bound_route: Callable[[], Route],
 ) -> None:
-    """Every check of the contract; ``kernel()`` lists (ifname, address) the stack holds."""
+    """Every check of the contract; ``kernel()`` lists (ifname, address) the stack holds.
+
+    ``add_bound_route`` adds (as someone else would) a gateway route bound to
+    ``setup.nic`` and returns it as the stack should report it.
+    """
     inventory = h.stack.start(h.now())
     appeared = {e.name: e for e in inventory if isinstance(e, NicAppeared)}
     assert setup.nic in appeared and setup.sibling in appeared, appeared
@@ -170,6 +177,44 @@ async def check_contract(
     )
     assert isinstance(await h.outcome(back), ActionCompleted)
     assert (setup.nic, setup.address) in kernel()
+
+    # A route bound to the NIC moves to the sibling and back (routes follow
+    # the group); one already where it should go counts as moved.
+    route = add_bound_route()
+
+    def bound_to(ifname: str) -> Callable[[list[Event]], bool]:
+        def check(events: list[Event]) -> bool:
+            last = [e for e in events if isinstance(e, RoutesChanged)][-1:]
+            return bool(last) and {
+                r.ifname
+                for r in last[0].routes
+                if (r.destination, r.prefixlen, r.gateway, r.metric)
+                == (route.destination, route.prefixlen, route.gateway, route.metric)
+            } == {ifname}
+
+        return check
+
+    assert bound_to(setup.nic)(await h.collect(bound_to(setup.nic), 5.0))
+
+    def move(from_if: str, to_if: str) -> MoveRoute:
+        return MoveRoute(
+            route.family,
+            route.destination,
+            route.prefixlen,
+            route.gateway,
+            route.metric,
+            from_if,
+            to_if,
+        )
+
+    away, home = move(setup.nic, setup.sibling), move(setup.sibling, setup.nic)
+    assert isinstance(await h.outcome(away), ActionCompleted)
+    assert bound_to(setup.sibling)(await h.collect(bound_to(setup.sibling), 5.0))
+    assert isinstance(await h.outcome(away), ActionCompleted)  # already there
+    assert isinstance(await h.outcome(home), ActionCompleted)
+    assert bound_to(setup.nic)(await h.collect(bound_to(setup.nic), 5.0))
+    ghost_route = MoveRoute("inet", "198.18.0.0", 15, "", 0, setup.nic, setup.sibling)
+    assert isinstance(await h.outcome(ghost_route), ActionFailed)
 
     # Removing takes it away; adding to an interface that does not exist fails.
     remove = RemoveAddress(setup.nic, "inet", 1, setup.test_address, setup.prefixlen)

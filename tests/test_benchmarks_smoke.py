@@ -23,7 +23,11 @@ def test_link_failover_smoke() -> None:
     assert data["runs"] == 2 and data["unanswered_runs"] == 0
     sane(data["outage_ms"], 2, 5000)
     sane(data["floor_ms"], 2, 5000)
+    # The off-link peer behind router1 (issue 10): its route followed the address.
+    assert data["offlink_unanswered_runs"] == 0
+    sane(data["offlink_outage_ms"], 2, 5000)
     assert all(r["moved_to"] == "eth1" for r in data["daemon_runs"])
+    assert all(r["route_moved_to"] == ["eth1"] for r in data["daemon_runs"])
     zoom, whole = json.loads(
         (BENCHMARKS / "results" / "link_failover-trace-smoke.json").read_text()
     )
@@ -75,8 +79,9 @@ def test_probe_detection_smoke() -> None:
     data = run_smoke("probe_detection")
     assert [f["fdt_ms"] for f in data["fdt"]] == [1000, 100]
     for fdt in data["fdt"]:
-        for key in ("failed_ms", "reachable_ms", "failback_ms"):
+        for key in ("failed_ms", "reachable_ms", "failback_ms", "offlink_reachable_ms"):
             sane(fdt[key], 1, 20 * fdt["fdt_ms"] + 5000)
+        assert fdt["offlink_unreached_runs"] == 0
     traces = json.loads((BENCHMARKS / "results" / "probe_detection-trace-smoke.json").read_text())
     assert len(traces) == 2
     for trace in traces:

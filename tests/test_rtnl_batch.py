@@ -106,3 +106,32 @@ def test_an_mtu_request_and_the_kernels_refusal_text() -> None:
     error = struct.pack("=IHHII", 16 + len(body), 2, 0x200, 3, 0) + body
     assert refusal_text(error) == "mtu less than device minimum"
     assert refusal_text(error[:20]) == ""
+
+
+def test_a_route_move_is_a_replace_that_never_creates() -> None:
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+    from ipmp.linux.rtnl_batch import RTM_NEWROUTE, RouteChange, encode_route
+
+    change = RouteChange(
+        "inet6", "::", 0, "2001:db8:1::1", 1024, 9, 254, 3, 0, 1, 0, pref=0, flags=4
+    )
+    message = encode_route(change, 7)
+    length, kind, flags, seq, _pid = struct.unpack_from("=IHHII", message)
+    assert (length, kind, seq) == (len(message), RTM_NEWROUTE, 7)
+    # Without NLM_F_CREATE: a route deleted meanwhile is not brought back.
+    assert flags == NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE
+    parsed = rtmsg(message)
+    parsed.decode()
+    assert (parsed["family"], parsed["dst_len"], parsed["proto"], parsed["flags"]) == (
+        socket.AF_INET6,
+        0,
+        3,
+        4,
+    )
+    assert parsed.get("oif") == 9 and parsed.get("gateway") == "2001:db8:1::1"
+    assert parsed.get("priority") == 1024 and parsed.get("table") == 254
+    assert parsed.get("dst") is None  # a default route carries no RTA_DST
+    v4 = rtmsg(encode_route(RouteChange("inet", "203.0.113.0", 24, "", 0, 3, 254, 3, 253, 1, 0), 8))
+    v4.decode()
+    assert v4.get("dst") == "203.0.113.0" and v4.get("gateway") is None and v4["scope"] == 253

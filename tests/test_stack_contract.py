@@ -45,8 +45,13 @@ def test_simulated_host_keeps_the_stack_contract() -> None:
         else:
             host.other_writer_delete(ifname, "inet", address, 0.0)
 
+    def add_bound_route() -> Route:
+        route = Route("inet", "203.0.113.0", 24, "192.0.2.1", "eth0")
+        host.add_route(route, 0.0)
+        return route
+
     async def body(h: Harness) -> None:
-        await check_contract(h, SETUP, kernel, add_default_route)
+        await check_contract(h, SETUP, kernel, add_default_route, add_bound_route)
         await check_other_writers(h, SETUP, kernel, writer)
 
     run_sim(body, host)

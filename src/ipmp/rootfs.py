@@ -2,7 +2,8 @@
 
 Everything Solaris keeps in /etc lives under one configurable root
 (``--root DIR`` / ``IPMP_ROOT``, default ``/``): etc/default/mpathd,
-etc/hostname.<if>, etc/hostname6.<if>, etc/inet/netmasks and etc/inet/hosts.
+etc/hostname.<if>, etc/hostname6.<if>, etc/inet/netmasks, etc/inet/hosts and
+etc/defaultrouter.
 This module does the I/O; the parsing is pure and lives in ``ipmp.core``.
 """
 
@@ -19,6 +20,8 @@ from ipmp.core.actions import Log
 from ipmp.core.errors import IpmpError
 from ipmp.core.hostname_files import HostnameFile, load_hostname_file
 from ipmp.core.mpathd_config import MpathdConfig, parse_mpathd
+from ipmp.core.routes import parse_defaultrouter
+from ipmp.core.types import Family
 
 
 def default_root() -> Path:
@@ -39,6 +42,7 @@ class RootConfig:
     """Hostname file name -> SHA-256 of its bytes as read (unparsable files too)."""
     unusable: set[str] = field(default_factory=set)
     """Hostname files that exist but could not be read, decoded or parsed."""
+    defaultrouters: tuple[tuple[Family, str], ...] = ()
 
     def netmask_for(self, address: str) -> int | None:
         """The netmasks database entry covering ``address`` (longest match)."""
@@ -133,7 +137,24 @@ def read_root(root: Path) -> RootConfig:
     config = RootConfig(mpathd, files, messages=messages, digests=digests, unusable=unusable)
     config.netmasks = _read_netmasks(root, messages)
     config.hosts = _read_hosts(root, messages)
+    config.defaultrouters = _read_defaultrouter(root, config, messages)
     return config
+
+
+def _read_defaultrouter(
+    root: Path, config: RootConfig, messages: list[Log]
+) -> tuple[tuple[Family, str], ...]:
+    """etc/defaultrouter: the routers of the boot-time default routes (bad lines reported)."""
+    try:
+        data = read_config_bytes(root / "etc" / "defaultrouter")
+    except IpmpError as err:
+        messages.append(Log(3, err.message))
+        return ()
+    if data is None:
+        return ()
+    parsed = parse_defaultrouter(data.decode("utf-8", errors="replace"), config.resolve_host)
+    messages.extend(parsed.messages)
+    return parsed.routers
 
 
 def read_hostname_files(

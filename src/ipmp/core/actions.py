@@ -172,6 +172,43 @@ class SpreadOutbound:
 
 
 @dataclass(frozen=True)
+class MoveRoute:
+    """Move one route of the main table from ``from_if`` to ``to_if``.
+
+    The route is named as the table reported it (``destination/prefixlen via
+    gateway``, ``metric``); everything else the kernel holds of it (protocol,
+    preferred source, metrics) is kept.  The stack replaces it in one step or
+    adds the new one before deleting the old, so that it is never absent; a
+    route already on ``to_if`` counts as moved.  On Solaris the kernel moves
+    routes with the addresses; on Linux routes are bound to a device and must
+    follow the group explicitly.
+    """
+
+    family: Family
+    destination: str
+    prefixlen: int
+    gateway: str
+    metric: int
+    from_if: str
+    to_if: str
+
+
+@dataclass(frozen=True)
+class AddRoute:
+    """Install a route (``/etc/defaultrouter`` at boot): ``destination/prefixlen via gateway``.
+
+    ``ifname`` is the member whose subnet holds the gateway ("" lets the
+    kernel choose).  A route that already exists counts as added.
+    """
+
+    family: Family
+    destination: str
+    prefixlen: int
+    gateway: str
+    ifname: str
+
+
+@dataclass(frozen=True)
 class SendProbe:
     """Send one ICMP (v6) echo request from ``source`` on ``ifname`` to ``target``.
 
@@ -215,6 +252,8 @@ Action = (
     | PrepareInterface
     | ReleaseInterface
     | SpreadOutbound
+    | MoveRoute
+    | AddRoute
     | SendProbe
     | ReadHostnameFiles
 )

@@ -22,8 +22,10 @@ from ipmp.core.actions import (
     LOG_INFO,
     LOG_WARNING,
     Action,
+    AddRoute,
     AnnounceAddress,
     Log,
+    MoveRoute,
     PrepareInterface,
     ReadHostnameFiles,
     ReleaseInterface,
@@ -93,6 +95,7 @@ from ipmp.core.mpathd_config import MpathdConfig
 from ipmp.core.persist import forget_nics, table_to_state
 from ipmp.core.probing import ProbeInstance, Target, TargetState
 from ipmp.core.reconcile import mtu_changes, reconcile, undo_actions
+from ipmp.core.routes import RouteFollower, router_member
 from ipmp.core.types import FAMILIES, Family, RandomSource
 
 MINUTE = 60.0
@@ -221,6 +224,7 @@ class Engine:
         self.probes: dict[tuple[str, Family], ProbeInstance] = {}
         self.tracking: dict[str, Tracking] = {}
         self.routes: tuple[Route, ...] = ()
+        self.route_follower = RouteFollower()
         self.files: dict[tuple[str, Family], HostnameFile] = {}
         self.last_fdt_raise = float("-inf")
         self.next_scan: float | None = None
@@ -288,6 +292,7 @@ class Engine:
             actions = self._nic_removed(event.name, now)
         elif isinstance(event, RoutesChanged):
             self.routes = event.routes
+            self.route_follower.observe(event.routes)
             actions = self._sync(now)
         elif isinstance(event, AddressesFound):
             self.found = event
@@ -323,10 +328,14 @@ class Engine:
                 _log(f"Stale policy rule {rule} removed", LOG_INFO) for rule in event.removed
             ]
         elif isinstance(event, ActionFailed):
+            if isinstance(event.action, MoveRoute):
+                self.route_follower.outcome(event.action, ok=False)
             # A probe that cannot leave is simply lost (and counted as such).
             level = LOG_DEBUG if isinstance(event.action, SendProbe) else LOG_INFO
             actions = [_log(f"{type(event.action).__name__} failed: {event.reason}", level)]
         elif isinstance(event, ActionCompleted):
+            if isinstance(event.action, MoveRoute):
+                self.route_follower.outcome(event.action, ok=True)
             actions = []
         else:  # pragma: no cover - the Event union is closed
             raise TypeError(f"unknown event {event!r}")
@@ -635,6 +644,7 @@ class Engine:
             for li in nic.addresses():
                 if li.is_data and li.up and (nic.name, li.family, li.address) not in told:
                     actions.append(AnnounceAddress(nic.name, li.family, li.address))
+        self.route_follower.restore(saved.saved_routes)
         self.table = saved
         self.tracking.clear()
         self.probes.clear()
@@ -716,7 +726,9 @@ class Engine:
 
     def export_state(self) -> dict[str, Any]:
         """The table as JSON data for the state file (see ``ipmp.core.persist``)."""
-        return table_to_state(self.table)
+        state = table_to_state(self.table)
+        state["routes"] = self.route_follower.export()
+        return state
 
     # ======================================================================
     # administration: offline/online (if_mpadm) and dynamic reconfiguration
@@ -1176,19 +1188,45 @@ class Engine:
         for key in stale:
             del self.probes[key]
         first, last = self._spreading()
-        return first + actions + self._prepare_members() + last
+        return first + actions + self._prepare_members() + last + self._follow_routes()
 
     def _with_spreading(self, actions: list[Action]) -> list[Action]:
-        """Add the outbound-spreading changes a step may have caused.
+        """Add the outbound-spreading changes (and route moves) a step may have caused.
 
         A step of probes and log lines changes no member's addresses, so it
         cannot change the spreading; skipping the walk over the host matters
         at 128 NICs, where a storm of failed sends made it most of the CPU.
         """
         if not actions or all(isinstance(a, SendProbe | Log) for a in actions):
-            return actions
+            return actions + self._follow_routes() if self.route_follower.dirty else actions
         first, last = self._spreading()
-        return _members_first(first + actions + last)
+        return _members_first(first + actions + last) + self._follow_routes()
+
+    def _follow_routes(self) -> list[Action]:
+        """Routes through members that cannot carry traffic move with the group.
+
+        They go after the step's address moves, in the same step: a gateway
+        is reachable from the new member once the data address (and its
+        prefix route) is there.
+        """
+        return [*self.route_follower.plan(self.table)]
+
+    def default_routes(self, routers: Sequence[tuple[Family, str]]) -> list[Action]:
+        """``/etc/defaultrouter`` at boot: a default route through each router.
+
+        Each goes on the member whose data subnet holds the router (the
+        kernel chooses when none does); from there it follows the group.
+        """
+        return [
+            AddRoute(
+                family,
+                "0.0.0.0" if family == "inet" else "::",
+                0,
+                router,
+                router_member(self.table, family, router),
+            )
+            for family, router in routers
+        ]
 
     def _spreading(self) -> tuple[list[Action], list[Action]]:
         """Multipath routes over each group's active members (guide: Outbound Load Spreading).

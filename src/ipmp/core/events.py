@@ -72,7 +72,10 @@ class Route:
     """One route of the kernel's table, as target selection needs it.
 
     ``gateway`` is the next hop ("" for an on-link interface route); a host route
-    has ``prefixlen`` 32 (IPv4) or 128 (IPv6).
+    has ``prefixlen`` 32 (IPv4) or 128 (IPv6).  ``metric`` tells apart routes
+    that differ only in it; ``automatic`` marks a route the kernel made and
+    keeps itself (the prefix route of an address, one learnt from a router
+    advertisement): such a route is never moved by the daemon.
     """
 
     family: Family
@@ -80,6 +83,8 @@ class Route:
     prefixlen: int
     gateway: str
     ifname: str = ""
+    metric: int = 0
+    automatic: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import copy
 import functools
 import ipaddress
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from ipmp.core.flags import (
     IFF_ADDRCONF,
@@ -39,6 +40,9 @@ from ipmp.core.flags import (
     IFF_UP,
 )
 from ipmp.core.types import FAMILIES, Family
+
+if TYPE_CHECKING:
+    from ipmp.core.routes import DisplacedRoute
 
 UNSPECIFIED: dict[Family, str] = {"inet": "0.0.0.0", "inet6": "::"}
 
@@ -226,9 +230,14 @@ def display_flags(nic: Nic, li: LogicalInterface) -> int:
 
 @dataclass
 class HostTable:
-    """Every NIC the daemon knows, in index order when listed."""
+    """Every NIC the daemon knows, in index order when listed.
+
+    ``saved_routes`` are the displaced routes of a saved state (see
+    ``ipmp.core.routes``), for ``Engine.restore`` to take over.
+    """
 
     nics: dict[str, Nic] = field(default_factory=dict)
+    saved_routes: tuple[DisplacedRoute, ...] = ()
 
     def clone(self) -> HostTable:
         """A deep copy, written out: copy.deepcopy took tens of ms for 1000 addresses."""

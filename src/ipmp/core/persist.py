@@ -2,7 +2,9 @@
 
 The kernel keeps addresses but not the IPMP facts about them: which interface
 an address belongs to (its home), which addresses are test addresses, and the
-group, STANDBY, INACTIVE, FAILED and OFFLINE flags.  ``table_to_state`` and
+group, STANDBY, INACTIVE, FAILED and OFFLINE flags; and the home of every
+route the daemon moved away from a failed member (``routes``, kept beside
+the table by the engine).  ``table_to_state`` and
 ``table_from_state`` turn the host table into plain JSON data and back; the
 daemon writes it atomically.  A state that does not validate raises
 ``IpmpError`` and is never half-applied.
@@ -24,6 +26,7 @@ from ipmp.core.errors import IpmpError
 from ipmp.core.failover import homed_at, move_addresses
 from ipmp.core.hostname_files import split_hostname_file_name
 from ipmp.core.model import HostTable, Instance, LogicalInterface, Nic
+from ipmp.core.routes import displaced_from_state
 from ipmp.core.types import FAMILIES, Family, valid_interface_name
 
 STATE_VERSION = 1
@@ -171,6 +174,7 @@ def table_from_state(state: Any) -> HostTable:
     for uwhere, home in homes:
         if home not in table.nics:
             raise IpmpError(f"state: {uwhere}.home: {home!r} is no NIC of the state")
+    table.saved_routes = displaced_from_state(state.get("routes"))
     return table
 
 

@@ -385,6 +385,8 @@ class Daemon:
             self.driver.execute(self.engine.restore(kernel, files, now, fresh=named), now)
         elif table is None:
             self.driver.execute(self.engine.boot(files, now), now)
+            # A boot (not a restart, whose kernel still has them): /etc/defaultrouter.
+            self.driver.execute(self.engine.default_routes(self.config.defaultrouters), now)
         self._persist()
         if self._legacy is not None:
             # Migrated: the state now lives in run/; the old file is never read again.

@@ -83,10 +83,23 @@ def check_topology(topology: Topology) -> None:
             for field, address in (
                 ("address", neighbour.address),
                 ("address6", neighbour.address6),
+                ("global6", neighbour.global6),
+                *(
+                    (f"offlink[{k}].{name}", value)
+                    for k, peer in enumerate(neighbour.offlink)
+                    for name, value in (("address", peer.address), ("address6", peer.address6))
+                ),
             ):
                 if address and not address_allowed(address):
                     raise _outside(f"{key}.{field}", address)
             names[neighbour.name] = f"link[{li}].neighbour[{ni}]"
+            for k, peer in enumerate(neighbour.offlink):
+                if peer.name in names:
+                    raise IpmpError(
+                        f"{key}.offlink[{k}].name: {peer.name} is also the name of "
+                        f"{names[peer.name]}; names must differ"
+                    )
+                names[peer.name] = f"link[{li}].neighbour[{ni}].offlink[{k}]"
     for position, nic in enumerate(topology.nics):
         key = f"{source}: nic[{position}]"
         if nic.is_vlan:

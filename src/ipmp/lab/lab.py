@@ -78,7 +78,14 @@ from ipmp.lab.state import (
     registry_dir,
     write_state,
 )
-from ipmp.sim.topology import NeighbourSpec, NicSpec, Topology, parse_topology, write_etc
+from ipmp.sim.topology import (
+    NeighbourSpec,
+    NicSpec,
+    OffLinkSpec,
+    Topology,
+    parse_topology,
+    write_etc,
+)
 
 NFT_TABLE = "ipmplab"
 """The name of every nftables table the lab makes (one per family and namespace)."""
@@ -176,9 +183,12 @@ class Lab:
         for nic in topology.nics:
             self.nics[nic.name] = NicPlan(nic, f"h{nic.index}", bridges.get(nic.link, ""))
         number = 0
+        self.offlink: dict[str, tuple[str, str]] = {}  # peer -> (netns, router)
         for link in topology.links:
             for neighbour in link.neighbours:
                 number += 1
+                for k, peer in enumerate(neighbour.offlink):
+                    self.offlink[peer.name] = (f"{self.prefix}-n{number}o{k}", neighbour.name)
                 self.neighbours[neighbour.name] = NeighbourPlan(
                     spec=neighbour,
                     number=number,
@@ -213,10 +223,17 @@ class Lab:
 
     def planned_namespaces(self) -> list[str]:
         """Every namespace the lab makes, switch first."""
-        return [self.switch_ns, self.host_ns, *(n.netns for n in self.neighbours.values())]
+        return [
+            self.switch_ns,
+            self.host_ns,
+            *(n.netns for n in self.neighbours.values()),
+            *(netns for netns, _router in self.offlink.values()),
+        ]
 
     def neighbour_ns(self, name: str) -> str:
-        """The namespace of neighbour ``name``."""
+        """The namespace of neighbour ``name`` (or of an off-link peer behind a router)."""
+        if name in self.offlink:
+            return self.offlink[name][0]
         return self._neighbour(name).netns
 
     def switch_port(self, name: str) -> str:
@@ -394,16 +411,49 @@ class Lab:
             commands.ip(ns, "addr", "add", f"{spec.address}/24", "dev", NEIGHBOUR_IF)
         if spec.address6:
             commands.ip(ns, "addr", "add", f"{spec.address6}/64", "dev", NEIGHBOUR_IF, "nodad")
+        if spec.global6:
+            commands.ip(ns, "addr", "add", f"{spec.global6}/64", "dev", NEIGHBOUR_IF, "nodad")
         commands.ip(ns, "link", "set", NEIGHBOUR_IF, "up")
+        behind = [ipaddress.IPv4Address(peer.address) for peer in spec.offlink]
         if spec.address:
             own = ipaddress.IPv4Address(spec.address)
             for network in ALLOWED_V4:
-                if own not in network:
+                if own not in network and not any(a in network for a in behind):
                     commands.ip(ns, "route", "add", str(network), "dev", NEIGHBOUR_IF)
         if spec.address6:
             for network6 in ALLOWED_V6:
                 commands.ip(ns, "-6", "route", "add", str(network6), "dev", NEIGHBOUR_IF)
+        for k, peer in enumerate(spec.offlink):
+            self._make_offlink(ns, f"o{k}", peer)
         self._apply_neighbour_rules(plan)
+
+    def _make_offlink(self, router_ns: str, router_if: str, peer: OffLinkSpec) -> None:
+        """A peer behind the router, on a link of its own: the issue's off-link client.
+
+        The router takes the first address of the peer's /24 and /64; the
+        peer's default routes go through it.
+        """
+        ns = self.offlink[peer.name][0]
+        commands.ip(
+            router_ns, "link", "add", router_if, "type", "veth",
+            "peer", "name", NEIGHBOUR_IF, "netns", ns,
+        )  # fmt: skip
+        commands.ip(ns, "link", "set", "lo", "up")
+        net4 = ipaddress.IPv4Network(f"{peer.address}/24", strict=False)
+        gw4 = str(next(a for a in net4.hosts() if str(a) != peer.address))
+        commands.ip(router_ns, "addr", "add", f"{gw4}/24", "dev", router_if)
+        commands.ip(ns, "addr", "add", f"{peer.address}/24", "dev", NEIGHBOUR_IF)
+        gw6 = ""
+        if peer.address6:
+            net6 = ipaddress.IPv6Network(f"{peer.address6}/64", strict=False)
+            gw6 = str(next(a for a in net6.hosts() if str(a) != peer.address6))
+            commands.ip(router_ns, "addr", "add", f"{gw6}/64", "dev", router_if, "nodad")
+            commands.ip(ns, "addr", "add", f"{peer.address6}/64", "dev", NEIGHBOUR_IF, "nodad")
+        commands.ip(router_ns, "link", "set", router_if, "up")
+        commands.ip(ns, "link", "set", NEIGHBOUR_IF, "up")
+        commands.ip(ns, "route", "add", "default", "via", gw4)
+        if gw6:
+            commands.ip(ns, "-6", "route", "add", "default", "via", gw6)
 
     # ------------------------------------------------------------------ rules
 

@@ -1,4 +1,4 @@
-"""Address changes in batches over a plain rtnetlink socket (and a link's MTU).
+"""Address changes (and route moves) in batches over a plain rtnetlink socket (and a link's MTU).
 
 A mass failover moves hundreds of addresses at once.  pyroute2 spends about
 0.2 ms of Python per request building and parsing messages (measured in
@@ -7,7 +7,13 @@ costs a few microseconds, and the kernel takes a whole batch in one
 ``sendmsg``.  Every message asks for an acknowledgement, so each change still
 gets its own result.
 
-Message layouts: rtnetlink(7) and <linux/if_addr.h>.
+A failover's route moves (``RouteChange``: one ``RTM_NEWROUTE`` with
+``NLM_F_REPLACE``) ride in the batch of its address adds, after them: the
+kernel handles the messages in order, so the gateway is on-link through the
+new member by then, and the off-link peers are served again as soon as the
+on-link ones.
+
+Message layouts: rtnetlink(7), <linux/if_addr.h> and <linux/rtnetlink.h>.
 """
 
 from __future__ import annotations
@@ -24,6 +30,14 @@ from ipmp.core.types import Family
 RTM_SETLINK = 19
 RTM_NEWADDR = 20
 RTM_DELADDR = 21
+RTM_NEWROUTE = 24
+RTA_DST = 1
+RTA_OIF = 4
+RTA_GATEWAY = 5
+RTA_PRIORITY = 6
+RTA_PREFSRC = 7
+RTA_TABLE = 15
+RTA_PREF = 20
 NLMSG_ERROR = 2
 NLM_F_REQUEST = 0x1
 NLM_F_ACK = 0x4
@@ -49,6 +63,7 @@ CHUNK = 200
 
 _HEADER = struct.Struct("=IHHII")
 _IFADDRMSG = struct.Struct("=BBBBI")
+_RTMSG = struct.Struct("=BBBBBBBBI")
 _IFINFOMSG = struct.Struct("=BxHiII")
 
 
@@ -65,6 +80,60 @@ class AddressChange:
     broadcast: str = ""
     deprecated: bool = False
     scope: int = 0
+
+
+@dataclass(frozen=True)
+class RouteChange:
+    """Rebind a main-table route (as the kernel holds it) to interface ``oif``.
+
+    Replaced in place (``NLM_F_REPLACE`` without ``NLM_F_CREATE``): a route
+    that is gone meanwhile gives ``ENOENT`` and is not created again.
+    """
+
+    family: Family
+    destination: str
+    prefixlen: int
+    gateway: str
+    priority: int
+    oif: int
+    table: int
+    protocol: int
+    scope: int
+    kind: int
+    tos: int
+    prefsrc: str = ""
+    pref: int | None = None
+    flags: int = 0
+
+
+def encode_route(change: RouteChange, seq: int) -> bytes:
+    """The RTM_NEWROUTE (replace) message for ``change``, acknowledged, numbered ``seq``."""
+    inet = change.family == "inet"
+    body = _RTMSG.pack(
+        socket.AF_INET if inet else socket.AF_INET6,
+        change.prefixlen,
+        0,
+        change.tos,
+        change.table if change.table < 256 else 252,  # RT_TABLE_COMPAT, then RTA_TABLE
+        change.protocol,
+        change.scope,
+        change.kind,
+        change.flags,
+    )
+    if change.prefixlen:
+        body += _attr(RTA_DST, ipaddress.ip_address(change.destination).packed)
+    body += _attr(RTA_OIF, struct.pack("=I", change.oif))
+    if change.gateway:
+        body += _attr(RTA_GATEWAY, ipaddress.ip_address(change.gateway).packed)
+    if change.priority:
+        body += _attr(RTA_PRIORITY, struct.pack("=I", change.priority))
+    if change.prefsrc:
+        body += _attr(RTA_PREFSRC, ipaddress.ip_address(change.prefsrc).packed)
+    body += _attr(RTA_TABLE, struct.pack("=I", change.table))
+    if change.pref is not None:
+        body += _attr(RTA_PREF, struct.pack("=B", change.pref))
+    request = NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE
+    return _HEADER.pack(_HEADER.size + len(body), RTM_NEWROUTE, request, seq, 0) + body
 
 
 def _attr(kind: int, payload: bytes) -> bytes:
@@ -177,7 +246,7 @@ class AddressBatcher:
     def close(self) -> None:
         self._sock.close()
 
-    async def run(self, changes: list[AddressChange]) -> list[int]:
+    async def run(self, changes: list[AddressChange | RouteChange]) -> list[int]:
         """Apply ``changes`` in order; one errno per change."""
         loop = asyncio.get_running_loop()
         results: list[int] = []
@@ -185,7 +254,10 @@ class AddressBatcher:
             chunk = changes[start : start + CHUNK]
             first = self._seq + 1
             self._seq += len(chunk)
-            wire = b"".join(encode(c, first + i) for i, c in enumerate(chunk))
+            wire = b"".join(
+                encode_route(c, first + i) if isinstance(c, RouteChange) else encode(c, first + i)
+                for i, c in enumerate(chunk)
+            )
             await loop.sock_sendall(self._sock, wire)
             pending = {first + i: errno.ETIMEDOUT for i in range(len(chunk))}
             waiting = set(pending)

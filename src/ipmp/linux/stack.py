@@ -30,7 +30,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,9 +44,11 @@ from pyroute2.netlink.rtnl.ifinfmsg import IFF_LOOPBACK, IFF_LOWER_UP, IFF_RUNNI
 from ipmp.core.actions import (
     Action,
     AddAddress,
+    AddRoute,
     AnnounceAddress,
     Log,
     MoveAddress,
+    MoveRoute,
     PlumbInterface,
     PrepareInterface,
     ReadHostnameFiles,
@@ -90,8 +92,17 @@ from ipmp.linux.addr_watch import (
     RuleEvent,
     Window,
 )
+from ipmp.linux.route_moves import (
+    RouteName,
+    add_route,
+    fast_change,
+    move_name,
+    move_route,
+    route_name,
+    route_of,
+)
 from ipmp.linux.route_watch import RouteWatcher
-from ipmp.linux.rtnl_batch import AddressBatcher, AddressChange, set_link_mtu
+from ipmp.linux.rtnl_batch import AddressBatcher, AddressChange, RouteChange, set_link_mtu
 
 TEST_TABLE_BASE = 10000
 """Policy-routing table of interface index i: TEST_TABLE_BASE + i."""
@@ -207,6 +218,7 @@ class LinuxStack:
     _rescan_addresses: bool = False
     _foreign_copies: dict[tuple[Family, str, int], int] = field(default_factory=dict)
     """Addresses another program put where the stack holds none: prefix length."""
+    _route_msgs: dict[RouteName, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -433,22 +445,16 @@ class LinuxStack:
     async def _routes(self) -> tuple[Route, ...]:
         by_index = {link.index: link.name for link in self._links.values()}
         routes: list[Route] = []
+        seen: dict[RouteName, Any] = {}
         for family, fam in ((socket.AF_INET, "inet"), (socket.AF_INET6, "inet6")):
             async for msg in await self._ipr.route("dump", family=family):
-                if msg.get("table") not in (254, None):
-                    continue
-                gateway = msg.get("gateway")
-                dst = msg.get("dst") or ("0.0.0.0" if fam == "inet" else "::")
-                ifname = by_index.get(msg.get("oif") or 0, "")
-                routes.append(
-                    Route(
-                        "inet" if fam == "inet" else "inet6",
-                        dst,
-                        msg["dst_len"],
-                        gateway or "",
-                        ifname,
-                    )
-                )
+                route = route_of(msg, "inet" if fam == "inet" else "inet6", by_index)
+                if route is not None:
+                    routes.append(route)
+                    if not route.automatic and route.ifname:
+                        seen[route_name(msg, route.family)] = msg
+        # Kept for the failover's route moves (``_move_all``): no dump then.
+        self._route_msgs = seen
         return tuple(routes)
 
     # ------------------------------------------------------------ events from the kernel
@@ -766,7 +772,7 @@ class LinuxStack:
             if isinstance(action, MoveAddress):
                 # A failover queues its moves (each followed by its announcement)
                 # together: carry the moves out as one batch, then announce.
-                moves, announces = [action], []
+                moves, announces, routes = [action], [], []
                 chores: list[_Chore] = []
                 while not self._queue.empty():
                     following = self._queue.get_nowait()
@@ -776,10 +782,12 @@ class LinuxStack:
                         announces.append(following)
                     elif isinstance(following, _Chore):
                         chores.append(following)  # after the batch: it judges its echoes
+                    elif isinstance(following, MoveRoute):
+                        routes.append(following)  # the routes follow in the same batch
                     else:
                         held = following
                         break
-                for outcome in await self._move_all(moves, announces):
+                for outcome in await self._move_all(moves, announces, routes):
                     self._report(outcome)
                 for chore in chores:
                     self._queue.put_nowait(chore)
@@ -815,9 +823,16 @@ class LinuxStack:
                     self._arp_announce[ifname] = want
 
     async def _move_all(
-        self, moves: list[MoveAddress], announces: list[AnnounceAddress]
+        self,
+        moves: list[MoveAddress],
+        announces: list[AnnounceAddress],
+        routes: Sequence[MoveRoute] = (),
     ) -> list[Event]:
         """Move addresses: every add first (the address is never absent), then the deletes.
+
+        The step's route moves go in the first batch, after its adds (see
+        ``rtnl_batch``); a route the last dump did not show as it is named,
+        or one the raw replace cannot say, is moved by ``move_route``.
 
         The kernel changes go out in batches (``rtnl_batch``); each move still
         gets its own outcome.  A move whose add fails leaves the address where
@@ -862,9 +877,40 @@ class LinuxStack:
                 continue
             self._down.pop((move.family, move.address), None)
             batch.append((i, change))
-        for start in range(0, len(batch), ANNOUNCE_CHUNK):
-            chunk = batch[start : start + ANNOUNCE_CHUNK]
-            for (i, _), code in zip(chunk, await self._batch(chunk), strict=True):
+        fast: list[tuple[MoveRoute, RouteChange]] = []
+        slow: list[MoveRoute] = []
+        for route in routes:
+            from_link, to_link = self._links.get(route.from_if), self._links.get(route.to_if)
+            msg = (
+                self._route_msgs.get(move_name(route, from_link.index))
+                if from_link is not None
+                else None
+            )
+            replace = (
+                fast_change(msg, route.family, to_link.index)
+                if msg is not None and to_link is not None
+                else None
+            )
+            if replace is None:
+                slow.append(route)
+            else:
+                fast.append((route, replace))
+        route_events: list[Event] = []
+        chunks = [batch[s : s + ANNOUNCE_CHUNK] for s in range(0, len(batch), ANNOUNCE_CHUNK)]
+        for n, chunk in enumerate(chunks or [[]]):
+            wire: list[AddressChange | RouteChange] = [c for _, c in chunk]
+            wire += [r for _, r in fast] if n == 0 else []
+            codes = await self._batch_raw(wire)
+            done = fast if n == 0 else []
+            for (route, replaced), code in zip(done, codes[len(chunk) :], strict=True):
+                if code == 0:
+                    self._route_msgs[move_name(route, replaced.oif)] = self._route_msgs.pop(
+                        move_name(route, self._links[route.from_if].index), None
+                    )
+                    route_events.append(ActionCompleted(self._loop.time(), route))
+                else:
+                    slow.append(route)  # onlink needed, gone meanwhile...: the careful way
+            for (i, _), code in zip(chunk, codes[: len(chunk)], strict=True):
                 move = moves[i]
                 if code not in (0, errno.EEXIST):
                     outcome[i] = f"netlink: {os.strerror(code)}"
@@ -909,20 +955,38 @@ class LinuxStack:
             ActionFailed(now, move, outcome[i]) if i in outcome else ActionCompleted(now, move)
             for i, move in enumerate(moves)
         ]
-        return events + [self._announce(a, now) for a in pending.values()]
+        events += [self._announce(a, now) for a in pending.values()]
+        for route in slow:
+            try:
+                await self._carry_out(route)
+                route_events.append(ActionCompleted(self._loop.time(), route))
+            except (NetlinkError, OSError, IpmpError, ValueError) as err:
+                route_events.append(ActionFailed(self._loop.time(), route, _describe(err)))
+        return events + route_events
 
     async def _batch(self, changes: list[tuple[int, AddressChange]]) -> list[int]:
+        return await self._batch_raw([change for _, change in changes])
+
+    async def _batch_raw(self, changes: list[AddressChange | RouteChange]) -> list[int]:
         if not changes:
             return []
         if self._batcher is None:
             self._batcher = AddressBatcher()
         now = self._loop.time()
-        own = [(c.add, c.family, _canonical(c.address), c.index) for _, c in changes]
+        # The stack's own address changes are announced before they are made,
+        # so their echoes are not taken for another program's (addr_watch).
+        own = [
+            (c.add, c.family, _canonical(c.address), c.index)
+            if isinstance(c, AddressChange)
+            else None
+            for c in changes
+        ]
         for key in own:
-            self._own.expect(*key, now)
-        codes = await self._batcher.run([change for _, change in changes])
+            if key is not None:
+                self._own.expect(*key, now)
+        codes = await self._batcher.run(changes)
         for key, code in zip(own, codes, strict=True):
-            if code:
+            if code and key is not None:
                 self._own.withdraw(*key)
         return codes
 
@@ -965,6 +1029,14 @@ class LinuxStack:
             await self._unplumb(action)
         elif isinstance(action, SpreadOutbound):
             return await self._spread(action)
+        elif isinstance(action, MoveRoute):
+            await move_route(
+                self._ipr, action, self._index(action.from_if), self._index(action.to_if)
+            )
+        elif isinstance(action, AddRoute):
+            await add_route(
+                self._ipr, action, self._index(action.ifname) if action.ifname else None
+            )
         elif isinstance(action, AnnounceAddress):
             return self._announce(action, self._loop.time())
         elif isinstance(action, PrepareInterface):

@@ -31,15 +31,17 @@ import heapq
 import ipaddress
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, assert_never
 
 from ipmp.core.actions import (
     Action,
     AddAddress,
+    AddRoute,
     AnnounceAddress,
     Log,
     MoveAddress,
+    MoveRoute,
     PlumbInterface,
     PrepareInterface,
     ReadHostnameFiles,
@@ -356,6 +358,10 @@ class SimHost:
                     self._present_nic(action.ifname)  # Solaris needs no extra settings
                 case SpreadOutbound():
                     self.spreading[(action.family, action.subnet)] = action.ifnames
+                case MoveRoute():
+                    self._move_route(action, now)
+                case AddRoute():
+                    self._add_route(action, now)
                 case _:
                     assert_never(action)
         except _Refused as refused:
@@ -798,6 +804,47 @@ class SimHost:
         del source[a.from_unit]
         dest[a.to_unit] = _Entry(address, a.prefixlen, a.broadcast, a.up, a.deprecated)
 
+    def _move_route(self, a: MoveRoute, now: float) -> None:
+        """Rebind a route to ``to_if``; one already there counts as moved."""
+        self._present_nic(a.to_if)
+
+        def named(r: Route, ifname: str) -> bool:
+            return (r.family, r.destination, r.prefixlen, r.gateway, r.metric, r.ifname) == (
+                a.family,
+                a.destination,
+                a.prefixlen,
+                a.gateway,
+                a.metric,
+                ifname,
+            )
+
+        at = next((i for i, r in enumerate(self._routes) if named(r, a.from_if)), None)
+        if at is None:
+            if any(named(r, a.to_if) for r in self._routes):
+                return
+            raise _Refused(f"route to {a.destination}/{a.prefixlen} via {a.from_if}: not in table")
+        old = self._routes[at]
+        if any(named(r, a.to_if) for r in self._routes):
+            del self._routes[at]  # the same route is on to_if already: one copy stays
+        else:
+            self._routes[at] = replace(old, ifname=a.to_if)
+        self._push(now, RoutesChanged(now, tuple(self._routes)))
+
+    def _add_route(self, a: AddRoute, now: float) -> None:
+        """A static route (``/etc/defaultrouter``); one already there counts as added."""
+        if a.ifname:
+            self._present_nic(a.ifname)
+        try:
+            route = self._checked_route(
+                Route(a.family, a.destination, a.prefixlen, a.gateway, a.ifname)
+            )
+        except IpmpError as err:
+            raise _Refused(err.message) from None
+        if any(route_same(route, r) for r in self._routes):
+            return
+        self._routes.append(route)
+        self._push(now, RoutesChanged(now, tuple(self._routes)))
+
     def _announce(self, a: AnnounceAddress, now: float) -> None:
         self._present_nic(a.ifname)
         self._announcements.append((now, a.ifname, a.address))
@@ -1063,4 +1110,23 @@ class SimHost:
             raise IpmpError(f"route to {route.destination}/{route.prefixlen}: bad prefix length")
         if route.ifname and route.ifname not in self._nics:
             raise IpmpError(f"route via {route.ifname}: no such interface")
-        return Route(route.family, destination, route.prefixlen, gateway, route.ifname)
+        return Route(
+            route.family,
+            destination,
+            route.prefixlen,
+            gateway,
+            route.ifname,
+            route.metric,
+            route.automatic,
+        )
+
+
+def route_same(a: Route, b: Route) -> bool:
+    """The same route, wherever it is bound (a default route is one route on Solaris)."""
+    return (a.family, a.destination, a.prefixlen, a.gateway, a.metric) == (
+        b.family,
+        b.destination,
+        b.prefixlen,
+        b.gateway,
+        b.metric,
+    )

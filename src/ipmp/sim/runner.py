@@ -118,13 +118,17 @@ class VirtualRunner:
         )
         runner = cls(SimHost(topology), engine, on_log=on_log, root=root)
         runner._record(list(cfg.messages))
-        runner.boot(cfg.hostname_files)
+        runner.boot(cfg.hostname_files, cfg.defaultrouters)
         return runner
 
-    def boot(self, files: Sequence[HostnameFile]) -> None:
+    def boot(
+        self, files: Sequence[HostnameFile], routers: Sequence[tuple[Family, str]] = ()
+    ) -> None:
+        """Inventory, the hostname files, then the /etc/defaultrouter routes."""
         self.hostname_files = {(f.ifname, f.family): f for f in files}
         self.feed(self.host.start(self.now))
         self.execute(self.engine.boot(files, self.now))
+        self.execute(self.engine.default_routes(routers))
 
     def _read_files(self, ifname: str) -> tuple[list[HostnameFile], list[str]]:
         if self.root is not None:

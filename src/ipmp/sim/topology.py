@@ -53,12 +53,28 @@ _MEDIA_NAME = re.compile(r"^[a-z][a-z0-9]*$")
 
 
 @dataclass(frozen=True)
+class OffLinkSpec:
+    """A peer behind a router, on a link of its own (``[[link.neighbour.offlink]]``).
+
+    Its networks are the /24 of ``address`` and the /64 of ``address6``; the
+    router takes the first address of each on that link.  Only the lab builds
+    it (the off-link peer of the issue's real host); the simulator ignores it.
+    """
+
+    name: str
+    address: str
+    address6: str
+
+
+@dataclass(frozen=True)
 class NeighbourSpec:
     """A system on an IP link that answers ICMP echo: a router or a host.
 
     ``address`` / ``address6`` are "" when the neighbour does not speak that
     family; ``address6`` is always link-local, as in.mpathd only accepts
-    IPv6 replies from link-local sources (mpathd-facts 1.7).
+    IPv6 replies from link-local sources (mpathd-facts 1.7).  ``global6`` is
+    a global IPv6 address (a /64) a router also has on the link, the gateway
+    of IPv6 routes to its ``offlink`` peers.
     """
 
     name: str
@@ -70,6 +86,8 @@ class NeighbourSpec:
     loss: float
     answers_multicast: bool
     default_route: bool
+    global6: str = ""
+    offlink: tuple[OffLinkSpec, ...] = ()
 
     def address_of(self, family: Family) -> str:
         """The neighbour's address in ``family`` ("" if it has none)."""
@@ -366,7 +384,10 @@ _NEIGHBOUR_KEYS = (
     "loss",
     "answers_multicast",
     "default_route",
+    "global6",
+    "offlink",
 )
+_OFFLINK_KEYS = ("name", "address", "address6")
 _NIC_KEYS = (
     "name",
     "mac",
@@ -490,6 +511,21 @@ class _Parser:
         default_route = table.boolean("default_route", role == "router")
         if default_route and role != "router":
             raise table.error("default_route", "only a router can be a default route")
+        global6 = ""
+        if table.has("global6"):
+            global6 = _global6(table, "global6", table.string("global6"))
+        offlink: list[OffLinkSpec] = []
+        for sub in table.array("offlink", _OFFLINK_KEYS):
+            if role != "router":
+                raise table.error("offlink", "only a router has peers behind it")
+            peer = sub.string("name", what="a peer name such as peer1")
+            if not _LINK_NAME.match(peer):
+                raise sub.expected("name", "a peer name such as peer1", peer)
+            peer4 = _ipv4(sub, "address", sub.string("address"), unicast=True)
+            peer6 = _global6(sub, "address6", sub.string("address6")) if sub.has("address6") else ""
+            if peer6 and not global6:
+                raise table.error("global6", "missing: an IPv6 off-link peer needs the router's")
+            offlink.append(OffLinkSpec(peer, peer4, peer6))
         return NeighbourSpec(
             name=name,
             role=role,
@@ -500,6 +536,8 @@ class _Parser:
             loss=loss,
             answers_multicast=answers_multicast,
             default_route=default_route,
+            global6=global6,
+            offlink=tuple(offlink),
         )
 
     def nics(self, tables: list[_Table], links: tuple[LinkSpec, ...]) -> tuple[NicSpec, ...]:
@@ -654,6 +692,17 @@ def _ipv4(table: _Table, key: str, text: str, unicast: bool) -> str:
     if unicast and (
         parsed.is_multicast or parsed.is_unspecified or parsed.is_loopback or parsed.is_reserved
     ):
+        raise table.expected(key, what, text)
+    return str(parsed)
+
+
+def _global6(table: _Table, key: str, text: str) -> str:
+    what = "a global IPv6 unicast address such as 2001:db8:1::1"
+    try:
+        parsed = ipaddress.IPv6Address(text)
+    except ValueError:
+        raise table.expected(key, what, text) from None
+    if parsed.is_link_local or parsed.is_multicast or parsed.is_unspecified or parsed.is_loopback:
         raise table.expected(key, what, text)
     return str(parsed)
 
