@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from daemontools import RunningDaemon, kernel_counts, wait_for
+from ipmp.core.errors import IpmpError
 from ipmp.daemon.control import socket_path
 from ipmp.daemon.daemon import sim_world_path, state_path
 
@@ -267,3 +268,27 @@ def test_a_metrics_port_in_use_fails_before_any_kernel_or_state_access(
     assert result.stderr == f"in.mpathd: --metrics 127.0.0.1:{port}: Address already in use\n"
     assert not state_path(tmp_path).exists() and not sim_world_path(tmp_path).exists()
     assert not socket_path(tmp_path).exists() and not (tmp_path / "etc").exists()
+
+
+def test_a_cable_pull_with_the_disk_full_fails_over_in_the_kernel(
+    tmp_path: Path, daemons: list[RunningDaemon]
+) -> None:
+    daemon = start(tmp_path, daemons)
+    daemon.request("sim", command=["disk", "full"])
+    offset = len(daemon.log())
+    daemon.request("sim", command=["link", "hme0", "down"])
+    wait_for(lambda: where(daemon).get("192.168.85.19") == "hme1", 5, "failover in the kernel")
+    rows = {r["interface"]: r for r in daemon.snapshot()["interfaces"]}
+    assert rows["hme0"]["state"] == "failed"
+    path = state_path(tmp_path)
+    assert f"cannot save the state ({path}: No space left on device)" in log_since(daemon, offset)
+    # A change cannot be saved: refused, nothing changed.
+    with pytest.raises(
+        IpmpError, match=r"ifconfig hme1 addif .*: cannot save the state .*; nothing"
+    ):
+        addif(daemon, "hme1", "192.168.85.60")
+    assert "192.168.85.60" not in where(daemon)
+    daemon.request("sim", command=["disk", "ok"])
+    wait_for(lambda: "state saved again" in log_since(daemon, offset), 5, "saved again")
+    assert log_since(daemon, offset).count("the interfaces are managed all the same") == 1
+    assert any(n["name"] == "hme0" and n["failed"] for n in daemon.saved_state()["nics"])

@@ -40,6 +40,7 @@ class Driver:
     ``persist`` (if given) is called before kernel actions are carried out
     whenever a step produced any: the table is saved ahead of the change it
     asks for, so a crash in between is completed on restart, never lost.
+    A ``persist`` that raises stops the batch before any of its actions.
     """
 
     def __init__(
@@ -74,15 +75,16 @@ class Driver:
         return report
 
     def _queue(self, pending: deque[Action], actions: Sequence[Action], now: float) -> None:
-        changes = False
+        # Saved first: a persist that raises (a request whose state cannot be
+        # saved is refused) leaves no kernel step done and no line logged.
+        changes = any(not isinstance(a, (Log, SendProbe)) for a in actions)
+        if changes and self.persist is not None:
+            self.persist()
         for action in actions:
             if isinstance(action, Log):
                 self.on_log(now, action)
             else:
-                changes = changes or not isinstance(action, SendProbe)
                 pending.append(action)
-        if changes and self.persist is not None:
-            self.persist()
 
     def feed(self, events: Sequence[Event], now: float) -> None:
         """Hand events to the engine and carry out what it answers."""

@@ -93,7 +93,8 @@ commands:
                                a real lab in network namespaces (root): see ipmp lab --help
   sim CMD ...                  faults on the daemon's simulated host: link IF up|down,
                                loss IF PERCENT, drop IF on|off, target ADDR up|down,
-                               rtt ADDR MS, unplug IF, plug IF"""
+                               rtt ADDR MS, unplug IF, plug IF,
+                               disk full|readonly|nofiles|ok"""
 
 
 HELP = {
@@ -112,8 +113,10 @@ HELP = {
     "away and unplumb it before the NIC is removed\n(-f: also when some cannot move); attach: "
     "configure the NIC again from its\nhostname files.",
     "sim": "usage: ipmp sim link IF up|down | loss IF PERCENT | drop IF on|off |\n"
-    "                target ADDR up|down | rtt ADDR MS | unplug IF | plug IF\n\n"
-    "Faults on the simulated host of a running in.mpathd --sim.",
+    "                target ADDR up|down | rtt ADDR MS | unplug IF | plug IF |\n"
+    "                disk full|readonly|nofiles|ok\n\n"
+    "Faults on the simulated host of a running in.mpathd --sim (disk: the daemon's\n"
+    "state writes fail as on a full or read-only disk or out of file descriptors).",
 }
 """What ``ipmp COMMAND --help`` prints (``ipmp lab --help`` has its own)."""
 

@@ -19,11 +19,12 @@ import ipaddress
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from ipmp.core.constants import GROUP_NAME_MAX
 from ipmp.core.errors import IpmpError
 from ipmp.core.failover import homed_at, move_addresses
 from ipmp.core.hostname_files import split_hostname_file_name
 from ipmp.core.model import HostTable, Instance, LogicalInterface, Nic
-from ipmp.core.types import FAMILIES, Family
+from ipmp.core.types import FAMILIES, Family, valid_interface_name
 
 STATE_VERSION = 1
 
@@ -35,6 +36,9 @@ def table_to_state(table: HostTable) -> dict[str, Any]:
         nics.append(
             {
                 "name": nic.name,
+                # The hardware the configuration was for (a restart checks it).
+                "mac": nic.mac,
+                "index": nic.index,
                 "group": nic.group,
                 "standby": nic.standby,
                 "inactive": nic.inactive,
@@ -67,35 +71,69 @@ def table_to_state(table: HostTable) -> dict[str, Any]:
 def _field(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
     value = obj.get(key)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise IpmpError(f"state: {where}.{key}: expected {kind.__name__}, got {value!r}")
+        raise IpmpError(f"state: {where}.{key}: expected {kind.__name__}, got {_short(value)}")
     return value
 
 
+def _number(obj: dict[str, Any], key: str, low: int, high: int, where: str) -> int:
+    value: int = _field(obj, key, int, where)
+    if not low <= value <= high:
+        raise IpmpError(f"state: {where}.{key}: expected {low} to {high}, got {value}")
+    return value
+
+
+def _short(value: Any) -> str:
+    """A value as the message shows it: its repr, cut short (a state can hold anything)."""
+    text = repr(value) if isinstance(value, (str, int, float, bool)) or value is None else ""
+    if not text:
+        text = f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+MAX_UNIT = 1 << 16
+"""No logical unit beyond this (Solaris allows 8192 per interface by default)."""
+MAX_FLAGS = (1 << 64) - 1
+
+
 def table_from_state(state: Any) -> HostTable:
-    """Rebuild a table from saved state; raise ``IpmpError`` naming the bad field."""
+    """Rebuild a table from saved state; raise ``IpmpError`` naming the bad field.
+
+    Every field is checked for its type and range, and every ``home`` must
+    name a NIC of the state, so that whatever a file holds gives a table
+    the engine can work with or one clean error (never a ``KeyError``).
+    """
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
         raise IpmpError(f"state: expected an object with version {STATE_VERSION}")
     nics = state.get("nics")
     if not isinstance(nics, list):
         raise IpmpError("state: nics: expected a list")
     table = HostTable()
+    homes: list[tuple[str, str]] = []
     for i, raw in enumerate(nics):
         where = f"nics[{i}]"
         if not isinstance(raw, dict):
             raise IpmpError(f"state: {where}: expected an object")
         name = _field(raw, "name", str, where)
-        if not name or name in table.nics:
-            raise IpmpError(f"state: {where}.name: empty or repeated {name!r}")
+        if not valid_interface_name(name) or name in table.nics:
+            raise IpmpError(f"state: {where}.name: not an interface name or repeated: {name!r}")
+        modules = _field(raw, "modules", list, where)
+        if not all(isinstance(m, str) for m in modules):
+            raise IpmpError(f"state: {where}.modules: expected a list of strings")
+        group = _field(raw, "group", str, where)
+        if len(group.encode("utf-8", "surrogatepass")) > GROUP_NAME_MAX:
+            raise IpmpError(f"state: {where}.group: longer than {GROUP_NAME_MAX} bytes")
         nic = Nic(
             name,
+            mac=_field(raw, "mac", str, where) if "mac" in raw else "",
+            index=_number(raw, "index", 0, (1 << 31) - 1, where) if "index" in raw else 0,
             present=False,
-            group=_field(raw, "group", str, where),
+            group=group,
             standby=_field(raw, "standby", bool, where),
             inactive=_field(raw, "inactive", bool, where),
             failed=_field(raw, "failed", bool, where),
             offline=_field(raw, "offline", bool, where),
-            mtu=_field(raw, "mtu", int, where),
-            modules=[str(m) for m in _field(raw, "modules", list, where)],
+            mtu=_number(raw, "mtu", 0, 1 << 20, where),
+            modules=list(modules),
         )
         instances = _field(raw, "instances", dict, where)
         for fam, units in instances.items():
@@ -109,24 +147,30 @@ def table_from_state(state: Any) -> HostTable:
                     raise IpmpError(f"state: {uwhere}: expected an object")
                 li = LogicalInterface(
                     family=family,
-                    unit=_field(unit, "unit", int, uwhere),
+                    unit=_number(unit, "unit", 0, MAX_UNIT, uwhere),
                     address=_field(unit, "address", str, uwhere),
-                    prefixlen=_field(unit, "prefixlen", int, uwhere),
-                    flags=_field(unit, "flags", int, uwhere),
+                    prefixlen=_number(unit, "prefixlen", 0, 32 if fam == "inet" else 128, uwhere),
+                    flags=_number(unit, "flags", 0, MAX_FLAGS, uwhere),
                     home=_field(unit, "home", str, uwhere),
-                    home_unit=_field(unit, "home_unit", int, uwhere),
+                    home_unit=_number(unit, "home_unit", 0, MAX_UNIT, uwhere),
                     broadcast=_field(unit, "broadcast", str, uwhere),
                     placeholder=_field(unit, "placeholder", bool, uwhere),
                 )
                 try:
                     parsed = ipaddress.ip_address(li.address)
+                    if li.broadcast:
+                        ipaddress.IPv4Address(li.broadcast)
                 except ValueError:
-                    raise IpmpError(f"state: {uwhere}.address: {li.address!r}") from None
+                    raise IpmpError(f"state: {uwhere}: not an address: {li.address!r}") from None
                 if (parsed.version == 4) != (family == "inet") or li.unit in inst.units:
                     raise IpmpError(f"state: {uwhere}: address or unit does not fit")
                 inst.units[li.unit] = li
+                homes.append((uwhere, li.home))
             nic.instances[family] = inst
         table.nics[name] = nic
+    for uwhere, home in homes:
+        if home not in table.nics:
+            raise IpmpError(f"state: {uwhere}.home: {home!r} is no NIC of the state")
     return table
 
 

@@ -37,8 +37,9 @@ from ipmp.core.actions import (
 from ipmp.core.engine import Engine
 from ipmp.core.errors import IpmpError
 from ipmp.core.events import Event
+from ipmp.core.flags import IFF_DEPRECATED, IFF_UP
 from ipmp.core.ifconfig_grammar import ModList, parse_ifconfig
-from ipmp.core.model import HostTable
+from ipmp.core.model import HostTable, Instance, LogicalInterface
 from ipmp.core.persist import changed_nics, saved_file_digests, table_from_state
 from ipmp.core.status import snapshot
 from ipmp.daemon import sdnotify
@@ -48,6 +49,7 @@ from ipmp.daemon.request_args import check_args
 from ipmp.daemon.simcontrol import apply_sim_command
 from ipmp.daemon.statefile import (
     boot_id,
+    move_aside,
     read_json,
     read_this_boot,
     write_json,
@@ -56,7 +58,7 @@ from ipmp.daemon.statefile import (
 from ipmp.driver import Driver
 from ipmp.rootfs import read_mpathd, read_root
 from ipmp.sim.host import SimHost
-from ipmp.sim.topology import load_topology, write_etc
+from ipmp.sim.topology import Topology, load_topology, write_etc
 from ipmp.stack import Stack
 
 if TYPE_CHECKING:
@@ -121,10 +123,28 @@ class _SavedSimHost:
         crash = os.environ.get(CRASH_AFTER_ENV, "")
         self.crash_after = int(crash) if crash.isdigit() else None
         self.kernel_actions = 0
+        self.unsaved: OSError | None = None
+        self.log: Callable[[Log], None] = lambda log: None
 
     def save(self) -> None:
+        """Save the world; a failure is logged once (the kernel in memory goes on)."""
         # The boot ID: a world of an earlier boot is a kernel that is gone.
-        write_json(self.path, {**self.host.world(), "boot_id": self.boot}, durable=False)
+        try:
+            write_json(self.path, {**self.host.world(), "boot_id": self.boot}, durable=False)
+        except OSError as exc:
+            if self.unsaved is None:
+                self.log(
+                    Log(
+                        LOG_ERR,
+                        f"simulated kernel: cannot save it ({self.path}: {exc.strerror or exc}): "
+                        "a restart before it is saved again would find an older one",
+                    )
+                )
+            self.unsaved = exc
+            return
+        if self.unsaved is not None:
+            self.unsaved = None
+            self.log(Log(LOG_NOTICE, f"simulated kernel saved again in {self.path}"))
 
     def start(self, now: float) -> list[Event]:
         return self.host.start(now)
@@ -147,6 +167,13 @@ class _SavedSimHost:
 
 STATE_SYNC_DELAY = 1.0
 """Seconds after a failover's quick save until the state is also fsynced."""
+STATE_RETRY_MAX = 60.0
+"""The longest wait between two attempts to save a state that could not be saved."""
+
+
+class StateNotSaved(IpmpError):
+    """The state could not be saved ahead of an administrator's request."""
+
 
 MUTATIONS = {"offline", "online", "dr_detach", "dr_attach", "sim", "reload"}
 
@@ -185,13 +212,8 @@ class Daemon:
             topology = load_topology(options.sim)
             write_etc(topology, self.root)  # what the administrator wrote wins
             self.config = read_root(self.root)
-            host = SimHost(topology)
+            host = self._sim_kernel(topology)
             self.sim = _SavedSimHost(host, sim_world_path(self.root), self.boot_id)
-            saved_world, stale = read_this_boot(self.sim.path, self.boot_id)
-            if stale is not None:
-                emit(self.logger, Log(LOG_INFO, f"{stale}; the simulated kernel starts empty"))
-            if saved_world is not None:
-                host.restore_world(saved_world)
             stack: Stack = self.sim
         else:
             from ipmp.linux.stack import LinuxStack
@@ -208,17 +230,50 @@ class Daemon:
             resolve_host=self.config.resolve_host,
         )
         self.driver = Driver(self.engine, stack, on_log=self._log, persist=self._persist)
+        if self.sim is not None:
+            self.sim.log = lambda log: self._log(0.0, log)
         self.subscribers: list[Subscription] = []
         self._timer: asyncio.TimerHandle | None = None
         self._poked = False
         self._event_step = False
         self._sync_timer: asyncio.TimerHandle | None = None
+        self._strict_save = False
+        """The next save is the write-ahead of a request: refuse it if it fails."""
+        self._unsaved: str | None = None
+        """Why the last save failed (None: the file holds the state)."""
+        self._retry_delay = STATE_SYNC_DELAY
+        self._saved: dict[str, Any] | None = None
+        self._disk_fault: int | None = None
+        """The state as last written."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self.server: ControlServer | None = None
         self.on_step: Callable[[], None] | None = None
         self.metrics: EngineMetrics | None = None
         self._legacy: Path | None = None
+        self._rejected = False
+        """A state of this boot was found and moved aside (corrupt or not of this host)."""
+        self._source = state_path(self.root)
+        """The state file adopted (run/ or the legacy one)."""
+
+    def _sim_kernel(self, topology: Topology) -> SimHost:
+        """The simulated host, with the kernel a previous daemon of this boot left."""
+        path = sim_world_path(self.root)
+        try:
+            saved_world, stale = read_this_boot(path, self.boot_id)
+        except IpmpError as err:
+            saved_world, stale = None, err.message
+        if stale is not None:
+            emit(self.logger, Log(LOG_INFO, f"{stale}; the simulated kernel starts empty"))
+        host = SimHost(topology)
+        if saved_world is not None:
+            try:
+                host.restore_world(saved_world)
+            except IpmpError as err:
+                line = move_aside(path, ".corrupt", err.message)
+                emit(self.logger, Log(LOG_ERR, f"{line}; the simulated kernel starts empty"))
+                host = SimHost(topology)  # not a half-restored one
+        return host
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -294,15 +349,31 @@ class Daemon:
         """Inventory, then the saved state (a restart) or the hostname files (a boot)."""
         assert self.config is not None
         self.driver.feed(self.driver.stack.start(now), now)
+        self._rejected = False
         table, fresh = self._crash_state(now)
+        files = self.config.hostname_files
         if table is not None:
-            self._log(now, Log(LOG_INFO, "restarting: adopting the saved state and the kernel's"))
-            for nic, names in sorted(fresh.items()):
-                self._log(now, Log(LOG_INFO, _changed_line(nic, names, self.config.digests)))
-            files = self.config.hostname_files
-            self.driver.execute(self.engine.restore(table, files, now, fresh=set(fresh)), now)
-        else:
-            self.driver.execute(self.engine.boot(self.config.hostname_files, now), now)
+            fitted = self._fit_to_host(table, now)
+            if fitted is None:
+                table = None
+            else:
+                self._log(
+                    now, Log(LOG_INFO, "restarting: adopting the saved state and the kernel's")
+                )
+                for nic, names in sorted(fresh.items()):
+                    self._log(now, Log(LOG_INFO, _changed_line(nic, names, self.config.digests)))
+                fresh_nics = set(fresh) | fitted
+                self.driver.execute(self.engine.restore(table, files, now, fresh=fresh_nics), now)
+        if table is None and self._rejected and self._kernel_holds_addresses():
+            # A daemon of this boot configured this kernel, but its state
+            # cannot be trusted: the hostname files, carried out over what
+            # the kernel holds (an address a file keeps is not touched, one
+            # none keeps goes), so that the table is what the kernel has.
+            named = {file.ifname.partition(":")[0] for file in files}
+            kernel = self._kernel_table(named)
+            self.driver.execute(self.engine.restore(kernel, files, now, fresh=named), now)
+        elif table is None:
+            self.driver.execute(self.engine.boot(files, now), now)
         self._persist()
         if self._legacy is not None:
             # Migrated: the state now lives in run/; the old file is never read again.
@@ -328,6 +399,7 @@ class Daemon:
         except IpmpError as err:
             self._log(now, Log(LOG_ERR, f"{err.message}; starting from the hostname files"))
             stale = err.message
+            self._rejected = True
         if legacy.is_file():
             if data is not None or stale is not None:
                 self._log(now, Log(LOG_INFO, f"{legacy}: superseded by {path}"))
@@ -340,8 +412,13 @@ class Daemon:
             table = table_from_state(data)
             recorded = saved_file_digests(data)
         except IpmpError as err:
-            self._log(now, Log(LOG_ERR, f"{err.message}; starting from the hostname files"))
+            # Read, but of a shape no version of the daemon writes: kept aside.
+            what = f"not a state in.mpathd can use ({err.message.removeprefix('state: ')})"
+            line = move_aside(source, ".corrupt", what)
+            self._log(now, Log(LOG_ERR, f"{line}; starting from the hostname files"))
+            self._rejected = True
             return None, {}
+        self._source = source
         if recorded is None:
             # No digests (the previous version): a file written after the state changed.
             written = source.stat().st_mtime
@@ -351,6 +428,107 @@ class Daemon:
                 if _mtime(self.root / "etc" / name) <= written
             }
         return table, changed_nics(recorded, self.config.digests)
+
+    def _fit_to_host(self, table: HostTable, now: float) -> set[str] | None:
+        """Check a saved table against this host; None if it does not describe it.
+
+        The rule (README: Restarts, reboots, one instance): a saved NIC that
+        is present with the MAC and interface index it was saved with is
+        adopted; one present with another MAC or index is other hardware by
+        that name and is configured from its hostname files (returned); one
+        absent is kept, as missing, if it has a hostname file (guide: NICs
+        That Were Missing at System Boot) and dropped otherwise (what the
+        kernel holds of it is adopted where it is).  A state of which no NIC
+        is adopted, or whose addresses on adopted NICs the kernel holds none
+        of, describes another host or kernel: it is moved aside to
+        ``state.json.mismatch`` and the daemon starts from the hostname files.
+        """
+        assert self.config is not None
+        path = self._source
+        hardware = self.engine.table.nics
+        with_files = {file.ifname.partition(":")[0] for file in self.config.hostname_files}
+        saved_names = sorted(table.nics)
+        adopted: list[str] = []
+        reconfigure: set[str] = set()
+        lines: list[str] = []
+        for name, nic in sorted(table.nics.items()):
+            now_nic = hardware.get(name)
+            if now_nic is None or not now_nic.present:
+                if name not in with_files:
+                    lines.append(
+                        f"{path}: {name} is not on this host and has no hostname file: "
+                        "its saved configuration is dropped"
+                    )
+                    _drop_nic(table, name)
+                continue
+            if (nic.mac and now_nic.mac and nic.mac != now_nic.mac) or (
+                nic.index and now_nic.index and nic.index != now_nic.index
+            ):
+                lines.append(
+                    f"{path}: {name} was MAC {nic.mac or '?'} index {nic.index} when the state "
+                    f"was saved and is MAC {now_nic.mac or '?'} index {now_nic.index} now: "
+                    f"{name} is configured from its hostname files"
+                )
+                reconfigure.add(name)
+                continue
+            adopted.append(name)
+        why = ""
+        if saved_names and not adopted:
+            why = f"describes none of this host's interfaces ({', '.join(saved_names)})"
+        else:
+            wanted = {
+                (li.family, li.address)
+                for name in adopted
+                for li in table.nics[name].addresses()
+                if not (li.placeholder or li.unspecified)
+            }
+            found = self.engine.found.addresses if self.engine.found is not None else ()
+            held = {(entry.family, entry.address) for entry in found}
+            if wanted and not wanted & held:
+                why = f"the kernel holds none of its {len(wanted)} addresses"
+        if why:
+            line = move_aside(path, ".mismatch", why)
+            self._log(now, Log(LOG_ERR, f"{line}; starting from the hostname files"))
+            self._rejected = True
+            return None
+        for line in lines:
+            self._log(now, Log(LOG_WARNING, line))
+        return reconfigure
+
+    def _kernel_holds_addresses(self) -> bool:
+        found = self.engine.found
+        return found is not None and bool(found.addresses)
+
+    def _kernel_table(self, names: set[str]) -> HostTable:
+        """The kernel's addresses on NICs ``names``, as a table to configure afresh."""
+        table = HostTable()
+        found = self.engine.found
+        if found is None:
+            return table
+        for name in names:
+            hardware = self.engine.table.nics.get(name)
+            if hardware is not None:
+                table.nics[name] = hardware.clone()
+        for ifname, family in found.plumbed:
+            if ifname in table.nics:
+                table.nics[ifname].instances.setdefault(family, Instance(family))
+        for entry in found.addresses:
+            nic = table.nics.get(entry.ifname)
+            if nic is None:
+                continue
+            flags = (IFF_UP if entry.up else 0) | (IFF_DEPRECATED if entry.deprecated else 0)
+            inst = nic.instances.setdefault(entry.family, Instance(entry.family))
+            inst.units[entry.unit] = LogicalInterface(
+                entry.family,
+                entry.unit,
+                entry.address,
+                entry.prefixlen,
+                flags,
+                entry.ifname,
+                entry.unit,
+                entry.broadcast,
+            )
+        return table
 
     def _legacy_state(self, legacy: Path, now: float) -> Any:
         """The state of the previous version, if it was written during this boot."""
@@ -494,19 +672,73 @@ class Daemon:
         durable copy follows ``STATE_SYNC_DELAY`` later.  What the
         administrator asks for (control requests, SIGHUP, start, stop) is
         saved durably at once.
+
+        The kernel never waits for the disk: a write that fails (read-only,
+        full, out of descriptors) is logged once and retried with a backing
+        off timer while the change goes ahead, except the first write of an
+        administrator's request, which raises ``StateNotSaved`` so that the
+        request is refused before any of its kernel steps.
         """
-        if not self._event_step:
-            self._write_state()
+        if self._strict_save:
+            self._strict_save = False
+            try:
+                self._save(durable=True)
+            except OSError as exc:
+                raise StateNotSaved(f"cannot save the state ({self._save_error(exc)})") from None
             return
-        write_json(state_path(self.root), self._state(), durable=False)
-        if self._sync_timer is None and self._loop is not None:
+        self._try_save(durable=not self._event_step)
+        if self._event_step and self._sync_timer is None and self._loop is not None:
             self._sync_timer = self._loop.call_later(STATE_SYNC_DELAY, self._write_state)
 
     def _write_state(self) -> None:
+        """Save the state durably now (also the sync and retry timer's callback)."""
         if self._sync_timer is not None:
             self._sync_timer.cancel()
             self._sync_timer = None
-        write_json(state_path(self.root), self._state())
+        self._try_save(durable=True)
+
+    def _set_disk_fault(self, code: int | None) -> None:
+        """``sim disk``: make the state writes fail with ``code`` (None: repaired)."""
+        self._disk_fault = code
+        if code is None and self._unsaved is not None:
+            self._write_state()  # at once, not at the next retry
+
+    def _save(self, durable: bool) -> None:
+        """Write the state file (OSError if it cannot be); note a recovery."""
+        state = self._state()
+        if self._disk_fault is not None:
+            code = self._disk_fault
+            raise OSError(code, os.strerror(code), str(state_path(self.root)))
+        write_json(state_path(self.root), state, durable=durable)
+        self._saved = state
+        if self._unsaved is not None:
+            self._unsaved = None
+            self._retry_delay = STATE_SYNC_DELAY
+            self._log(0.0, Log(LOG_NOTICE, f"state saved again in {state_path(self.root)}"))
+
+    def _try_save(self, durable: bool) -> None:
+        """``_save``; a failure is logged (once while it lasts) and retried later."""
+        try:
+            self._save(durable)
+        except OSError as exc:
+            reason = self._save_error(exc)
+            if reason != self._unsaved:
+                self._unsaved = reason
+                self._log(
+                    0.0,
+                    Log(
+                        LOG_ERR,
+                        f"cannot save the state ({reason}): the interfaces are managed "
+                        "all the same, the state is saved again as soon as it can be",
+                    ),
+                )
+            if self._sync_timer is None and self._loop is not None:
+                self._sync_timer = self._loop.call_later(self._retry_delay, self._write_state)
+                self._retry_delay = min(self._retry_delay * 2, STATE_RETRY_MAX)
+
+    def _save_error(self, exc: OSError) -> str:
+        """``/run/ipmp/state.json: No space left on device``."""
+        return f"{exc.filename or state_path(self.root)}: {exc.strerror or exc}"
 
     def _state(self) -> dict[str, Any]:
         """The engine's table, the boot it describes, and the hostname files as applied."""
@@ -524,7 +756,8 @@ class Daemon:
         assert self._loop is not None
         now = self._loop.time()
         args = check_args(request.op, request.args)
-        if self._mutates(request.op, args):
+        mutates = self._mutates(request.op, args)
+        if mutates:
             if not peer.privileged:
                 raise IpmpError(
                     f"{request.op}: permission denied: changes need uid 0"
@@ -544,10 +777,44 @@ class Daemon:
                 ),
             )
         try:
-            result = self._dispatch(request.op, args, now)
+            if not mutates or request.op == "sim":
+                # A simulated fault is no request to refuse: what it causes
+                # (a failover) goes ahead whatever the disk says.
+                return self._dispatch(request.op, args, now)
+            return self._saved_change(request.op, args, now)
         finally:
+            self._strict_save = False
             self._after_step()
+
+    def _saved_change(self, op: str, args: dict[str, Any], now: float) -> Any:
+        """An administrator's change, refused whole if its state cannot be saved first.
+
+        The write-ahead of the request's first kernel step decides (or, for
+        a change without one, a write at the end): a refusal comes before
+        the kernel is touched, and the table is rolled back.
+        """
+        before = self.engine.checkpoint()
+        config = self.engine.config
+        self._strict_save = True
+        try:
+            result = self._dispatch(op, args, now)
+            if self._strict_save and self._table_changed():
+                self._persist()
+        except StateNotSaved as err:
+            self._strict_save = False
+            if self.engine.config is not config:
+                self.driver.execute(self.engine.reload(config, now), now)
+            self.driver.execute(self.engine.rollback(before, [], now), now)
+            refusal = f"{_describe_request(op, args)}: {err.message}; nothing was changed"
+            self._log(now, Log(LOG_ERR, refusal))
+            raise IpmpError(refusal) from None
         return result
+
+    def _table_changed(self) -> bool:
+        """Whether the table differs from what was last saved."""
+        saved = self._saved
+        exported = self.engine.export_state()
+        return saved is None or any(saved.get(key) != value for key, value in exported.items())
 
     def _mutates(self, op: str, args: dict[str, Any]) -> bool:
         if op in MUTATIONS:
@@ -607,10 +874,24 @@ class Daemon:
     def _sim(self, command: Any, now: float) -> Any:
         if self.sim is None:
             raise IpmpError("sim: this daemon drives real interfaces, not the simulator")
-        apply_sim_command(self.sim.host, command, now)
+        apply_sim_command(self.sim.host, command, now, set_disk=self._set_disk_fault)
         self.sim.save()
         self.driver.feed(self.sim.host.take_due(now), now)
         return {}
+
+
+def _drop_nic(table: HostTable, name: str) -> None:
+    """Forget NIC ``name`` and the addresses homed on it, wherever they are.
+
+    Only the table: the kernel's copies of them are then adopted by the NIC
+    holding them, not removed.
+    """
+    for holder in table.nics.values():
+        for inst in holder.instances.values():
+            for unit, li in list(inst.units.items()):
+                if li.home == name:
+                    del inst.units[unit]
+    del table.nics[name]
 
 
 def _changed_line(nic: str, names: list[str], current: dict[str, str]) -> str:

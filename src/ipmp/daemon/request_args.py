@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ipmp.core.errors import IpmpError
+from ipmp.core.types import valid_interface_name
 from ipmp.daemon.control import short_repr as _short
 
 ArgKind = Literal["interface", "boolean", "strings"]
 
-IFNAME_MAX = 15
-"""The kernel's IFNAMSIZ less its terminating NUL."""
 MAX_STRINGS = 256
 """At most this many words in an ``argv`` or ``command`` list."""
 MAX_WORD = 1024
@@ -77,16 +76,6 @@ def check_args(op: str, args: dict[str, Any]) -> dict[str, Any]:
             raise IpmpError(f"{op}: {name} must be {_EXPECTED[arg.kind]}, not {_short(value)}")
         checked[name] = list(value) if arg.kind == "strings" else value
     return checked
-
-
-def valid_interface_name(name: object) -> bool:
-    """A name the kernel could give a physical interface (dev_valid_name, plus no controls)."""
-    return (
-        isinstance(name, str)
-        and 0 < len(name.encode("utf-8", "surrogatepass")) <= IFNAME_MAX
-        and name not in (".", "..")
-        and not any(c in "/:" or c.isspace() or not c.isprintable() for c in name)
-    )
 
 
 def _valid(kind: ArgKind, value: object) -> bool:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ipmp.core.errors import IpmpError
 from ipmp.sim.host import SimHost
 
 USAGE = (
     "ipmp sim link IF up|down | loss IF PERCENT | drop IF on|off | target ADDR up|down | "
-    "rtt ADDR MS | unplug IF | plug IF"
+    "rtt ADDR MS | unplug IF | plug IF | disk full|readonly|nofiles|ok"
 )
+DISK_FAULTS: dict[str, int | None] = {
+    "full": errno.ENOSPC,
+    "readonly": errno.EROFS,
+    "nofiles": errno.EMFILE,
+    "ok": None,
+}
+"""``sim disk``: the errno the daemon's state writes then fail with (None: they work)."""
 MAX_SIM_RTT_MS = 60_000.0
 """A neighbour slower than a minute is as good as down: say so with `target ADDR down`."""
 
@@ -24,12 +32,30 @@ def _switch(word: str, on: str, off: str, what: str) -> bool:
     raise IpmpError(f"sim {what}: {word!r}: expected {on} or {off}")
 
 
-def apply_sim_command(host: SimHost, command: Sequence[str], now: float) -> None:
-    """Apply one fault command; ``IpmpError`` (one line) if it is malformed."""
+def apply_sim_command(
+    host: SimHost,
+    command: Sequence[str],
+    now: float,
+    set_disk: Callable[[int | None], None] | None = None,
+) -> None:
+    """Apply one fault command; ``IpmpError`` (one line) if it is malformed.
+
+    ``disk`` faults the simulated host's disk, where the daemon keeps its
+    state, through ``set_disk`` (the simulated kernel is RAM: not on it).
+    """
     if not command:
         raise IpmpError(f"sim: expected a command; usage: {USAGE}")
     verb, args = command[0], list(command[1:])
-    arity = {"link": 2, "loss": 2, "drop": 2, "target": 2, "rtt": 2, "unplug": 1, "plug": 1}
+    arity = {
+        "link": 2,
+        "loss": 2,
+        "drop": 2,
+        "target": 2,
+        "rtt": 2,
+        "unplug": 1,
+        "plug": 1,
+        "disk": 1,
+    }
     if verb not in arity:
         raise IpmpError(f"sim: {verb!r}: unknown command; usage: {USAGE}")
     if len(args) != arity[verb]:
@@ -55,6 +81,12 @@ def apply_sim_command(host: SimHost, command: Sequence[str], now: float) -> None
             raise IpmpError(f"sim rtt: {args[1]}: expected milliseconds from 0 to {MAX_SIM_RTT_MS}")
         else:
             host.set_neighbour_rtt(args[0], value, now)
+    elif verb == "disk":
+        if args[0] not in DISK_FAULTS:
+            raise IpmpError(f"sim disk: {args[0]!r}: expected full, readonly, nofiles or ok")
+        if set_disk is None:
+            raise IpmpError("sim disk: no daemon state to fault here")
+        set_disk(DISK_FAULTS[args[0]])
     elif verb == "unplug":
         host.unplug(args[0], now)
     else:

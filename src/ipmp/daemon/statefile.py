@@ -6,8 +6,10 @@ after SIGKILL or a power cut in the middle of a write.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +37,86 @@ def write_json(path: Path, data: Any, durable: bool = True) -> None:
             os.close(dir_fd)
 
 
+MAX_STATE_BYTES = 64 << 20
+"""The largest state file read (64 MiB; 1000 NICs of 10 addresses take about 3 MiB)."""
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def move_aside(path: Path, suffix: str, what: str) -> str:
+    """Rename ``path`` to ``<name><suffix>`` (kept for the administrator, never deleted).
+
+    Returns the one line that says so: ``PATH: WHAT; moved aside to NAME``.
+    """
+    aside = path.with_name(path.name + suffix)
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        return f"{path}: {what}; cannot move it aside to {aside.name}: {exc.strerror or exc}"
+    return f"{path}: {what}; moved aside to {aside.name}"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def read_json(path: Path) -> Any | None:
     """The JSON in ``path``, or None when there is no file.
 
-    A file that is not valid JSON is moved aside to ``<name>.corrupt`` (kept
-    for the administrator) and reported with ``IpmpError``.
+    Never blocks and never reads without bound: the file is opened without
+    following a symbolic link and without blocking, and must be a regular
+    file of at most ``MAX_STATE_BYTES``.  A file that is none of that, not
+    UTF-8, not JSON (a torn write, a NaN) or nested too deeply is moved aside
+    to ``<name>.corrupt`` (kept for the administrator); either way
+    ``IpmpError`` says in one line what was wrong.  A file that exists but
+    cannot be read (permissions, out of descriptors) is left where it is.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise IpmpError(move_aside(path, ".corrupt", "a symbolic link")) from None
+        raise IpmpError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     try:
-        return json.loads(text)
+        mode = os.fstat(fd).st_mode
+        for test, kind in _KINDS:
+            if test(mode):
+                raise IpmpError(move_aside(path, ".corrupt", f"not a regular file but {kind}"))
+        chunks: list[bytes] = []
+        left = MAX_STATE_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as exc:
+        raise IpmpError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > MAX_STATE_BYTES:
+        raise IpmpError(move_aside(path, ".corrupt", f"larger than {MAX_STATE_BYTES} bytes"))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        what = f"not UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start})"
+        raise IpmpError(move_aside(path, ".corrupt", what)) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise IpmpError(move_aside(path, ".corrupt", "JSON nested too deeply")) from None
     except ValueError as err:
-        aside = path.with_name(path.name + ".corrupt")
-        os.replace(path, aside)
-        raise IpmpError(f"{path}: not valid JSON ({err}); moved aside to {aside.name}") from None
+        what = f"not valid JSON ({' '.join(str(err).split())})"
+        raise IpmpError(move_aside(path, ".corrupt", what)) from None
 
 
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
@@ -105,6 +171,4 @@ def read_this_boot(path: Path, boot: str) -> tuple[Any | None, str | None]:
         return data, None
     else:
         why = "older than the boot"
-    aside = path.with_name(path.name + ".stale")
-    os.replace(path, aside)
-    return None, f"{path}: written before this boot ({why}); moved aside to {aside.name}"
+    return None, move_aside(path, ".stale", f"written before this boot ({why})")
