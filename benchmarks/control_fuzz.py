@@ -20,7 +20,10 @@ are drawn from a seeded generator, one kind at a time in turn:
 * ``versions``: ``v`` absent, 0, 2, "1", 1.5, true, null, -1, 2**64;
 * ``ops``: every operation (and unknown ones) with random arguments: the keys
   it takes and others, values of every type, the host's interface names and
-  others; argv/command words from ifconfig's and ``sim``'s vocabulary.
+  others; argv/command words from ifconfig's and ``sim``'s vocabulary (with
+  ``sim disk full|readonly|nofiles|ok``, so that some requests meet a disk
+  that refuses the state).  60 % of them are well typed, so that they get past
+  the argument checks into the permission check and the engine.
 
 Each request goes on its own connection, as root (the benchmark's own uid;
 under root it is privileged) or, when run as root, as uid 65534: a forked
@@ -153,7 +156,10 @@ IFCONFIG_WORDS = (
 SIM_WORDS = (
     "link", "loss", "drop", "target", "rtt", "unplug", "plug", "up", "down", "on", "off",
     "hme0", "hme1", "hme9", "192.0.2.1", "50", "100", "101", "nan", "inf", "-1", "1e9", "",
+    "disk", "full", "readonly", "nofiles", "ok",
 )  # fmt: skip
+"""``sim`` words; ``disk full|readonly|nofiles|ok`` fails the state writes (a refusal must
+then still change nothing)."""
 ODD_TEXT = (
     "",
     " ",
@@ -210,29 +216,36 @@ class Gen:
             return [self.value(depth + 1) for _ in range(self.r.randrange(4))]
         return {str(self.value(depth + 1)): self.value(depth + 1) for _ in range(3)}
 
-    def words(self, vocabulary: tuple[str, ...]) -> list[Any]:
+    def words(self, vocabulary: tuple[str, ...], typed: bool = False) -> list[Any]:
         out: list[Any] = [self.pick(vocabulary) for _ in range(self.r.randrange(7))]
-        if self.r.random() < 0.2 and out:
+        if self.r.random() < 0.2 and out and not typed:
             out[self.r.randrange(len(out))] = self.value()
         return out
 
-    def args_for(self, op: str) -> dict[str, Any]:
+    def args_for(self, op: str, typed: bool = False) -> dict[str, Any]:
+        """Arguments for ``op``; ``typed``: every one present with its documented type."""
         spec = OPERATIONS.get(op, {})
         args: dict[str, Any] = {}
         for name, kind in spec.items():
-            if self.r.random() < 0.15:
+            if typed and kind == "interface":
+                args[name] = self.pick((*NICS, "hme9", "lo"))
+                continue
+            if typed and kind == "boolean":
+                args[name] = self.r.random() < 0.5
+                continue
+            if self.r.random() < 0.15 and not typed:
                 continue  # a required one missing, sometimes
-            if self.r.random() < 0.25:
+            if self.r.random() < 0.25 and not typed:
                 args[name] = self.value()
             elif kind == "interface":
                 args[name] = self.pick((*NICS, "hme9", "lo", "eth0", *ODD_TEXT[:6]))
             elif kind == "boolean":
                 args[name] = self.pick([True, False, "false", 0, 1, None])
             elif op == "sim":
-                args[name] = self.words(SIM_WORDS)
+                args[name] = self.words(SIM_WORDS, typed)
             else:
-                args[name] = self.words(IFCONFIG_WORDS)
-        if self.r.random() < 0.15:
+                args[name] = self.words(IFCONFIG_WORDS, typed)
+        if self.r.random() < 0.15 and not typed:
             args[str(self.pick((*ODD_TEXT[:8], "forced", "Force")))] = self.value()
         return args
 
@@ -338,6 +351,10 @@ class Gen:
         return request
 
     def _ops(self) -> dict[str, Any]:
+        if self.r.random() < 0.6:
+            # Well typed: past the argument checks, into the permission check and the engine.
+            op = self.pick(list(OPERATIONS))
+            return self.envelope(op, self.args_for(op, typed=True))
         op = self.pick([*OPERATIONS, "Ping", "shutdown", "exec", "", "snapshot "])
         return self.envelope(op)
 

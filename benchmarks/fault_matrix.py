@@ -32,12 +32,15 @@ Faults (rows), injected on eth0 (the NIC holding 192.0.2.19) unless said:
   read-only for in.mpathd (a read-only bind mount made with ``nsenter`` in the
   daemon's own mount namespace: ``ip netns exec`` gave it one, and mounts of
   the root namespace are private here, so they would not reach it; clients
-  outside still see the directory as it was).  ``offline eth0`` must be
-  refused with one line and change nothing; then eth0's cable is pulled: the
-  failover must happen in the kernel, the daemon must report what the kernel
-  has and log a line naming state.json and the error; once run/ipmp is
-  writable again (the cable still pulled) the state must be saved with no new
-  event (a retry); then the cable is plugged;
+  outside still see the directory as it was).  Then eth0's cable is pulled:
+  the failover must happen in the kernel, the daemon must report what the
+  kernel has and log a line naming state.json and the error (this failover's
+  write is the first to fail); ``offline eth0`` must then be refused with one
+  line and change nothing; once run/ipmp is writable again (the cable still
+  pulled) the state must be saved with no new event (a retry), recording eth0
+  failed and the data where the kernel has it; then the cable is plugged.  (The
+  state is written ahead of kernel changes: in a one-NIC group, where nothing
+  moves, no write is expected and none has to fail.)
 * ``disk_full``: the same with a 64 KiB tmpfs, filled, mounted over run/ipmp in
   the daemon's mount namespace (the socket and the lock stay usable: the daemon
   holds them open and the clients reach them through the root namespace);
@@ -79,7 +82,7 @@ lists the first violations under ``transient``.  Daemon log lines that look
 like errors are copied per cell (``details.daemon_errors``), not judged.
 
 ``python benchmarks/fault_matrix.py [--smoke] [--cells FAULT:CONFIG,...]``: the full
-matrix writes results/fault_matrix.json, ``--smoke`` (6 cells, every
+matrix writes results/fault_matrix.json, ``--smoke`` (10 cells, every
 configuration) results/fault_matrix-smoke.json; ``--cells`` only prints its JSON.
 The table goes to stderr as well, with one progress line per cell.
 """
@@ -194,6 +197,10 @@ SMOKE_CELLS = [
     ("nics_all", "single-nic"),
     ("sigkill", "dual-stack"),
     ("nic_recreate", "active-active"),
+    ("state_ro", "active-active"),
+    ("disk_full", "dual-stack"),
+    ("state_corrupt_fifo", "active-standby"),
+    ("second_daemon", "failback-no"),
 ]
 
 
@@ -308,11 +315,14 @@ def expect(fault: str, config: str, expected: Expected) -> Expect:
         base = expect("carrier", config, expected)
         how = "read-only" if fault == "state_ro" else f"full (a {FULL_KIB} KiB tmpfs, filled)"
         note = (
-            f"run/ipmp made {how} for in.mpathd: `offline eth0` is refused with one line and "
-            f"changes nothing; eth0's cable pulled: {base.note}, in the kernel although the state "
-            "cannot be written; the daemon reports what the kernel has and logs the failed write; "
-            "run/ipmp writable again (cable still pulled): the state is saved with no new event"
+            f"run/ipmp made {how} for in.mpathd, eth0's cable pulled: {base.note}, in the kernel "
+            "although the state cannot be written; the daemon reports what the kernel has and "
+            "logs the failed write; `offline eth0` is then refused with one line and changes "
+            "nothing; run/ipmp writable again (cable still pulled): the state is saved with no "
+            "new event"
         )
+        if not others:
+            note += " (a one-NIC group: nothing moves, so nothing is written during the fault)"
         return replace(base, note=note)
     if fault == "fd_exhaustion":
         base = expect("carrier", config, expected)
@@ -962,8 +972,7 @@ def state_write_fault(
         blocked = True
         run.cell.details["daemon_mounts"] = daemon_mounts(run, state_dir(lab))
         run.mark("inject")
-        refused_unchanged(run, "offline", interface="eth0")
-        mark = len(daemon.log())  # the failover's own write must be logged
+        # The failover is the first write that fails: its failure must be logged.
         lab.set_cable("eth0", False)
         start = time.monotonic()
         if run.poll("reaction", run.reaction_unmet, REACT_S):
@@ -975,14 +984,22 @@ def state_write_fault(
             lines = [ln for ln in new_log(daemon, mark) if "state.json" in ln and why in ln]
             return [] if lines else [f"no log line names state.json and {why!r}"]
 
-        if run.poll("failed state write logged", logged, REACT_S):
+        # The state is written ahead of kernel changes: a failure that moves
+        # nothing (a one-NIC group) writes nothing, so there is no failure to log.
+        moves = any(on != run.expected.data[a] for a, on in run.exp.during.items())
+        if not moves:
+            run.cell.details["write_failure_logged"] = "no write expected: nothing moved"
+        elif run.poll("failed state write logged", logged, REACT_S):
             lines = [ln for ln in new_log(daemon, mark) if "state.json" in ln and why in ln]
             run.cell.details["write_failure_logged"] = lines[:3]
+        # An administrator's change now (eth0 failed: offline it) cannot be saved first.
+        refused_unchanged(run, "offline", interface="eth0")
+        run.cell.details["log_during_fault"] = new_log(daemon, mark)[:12]
         run.watch_not_failed = False
         unblock()
         blocked = False
         unblocked = time.monotonic()
-        want_failed = {m: True for m in run.exp.failed}
+        want_failed = run.exp.failed if moves else []
 
         def saved() -> list[str]:
             placement = saved_placement(path)
@@ -1191,25 +1208,33 @@ def write_corrupt(kind: str, path: Path, saved: bytes, boot: str) -> None:
 
 
 def kernel_gaps(run: CellRun, stop: threading.Event, gaps: list[str]) -> None:
-    """Until ``stop``: record every configured address seen missing from the kernel."""
+    """Until ``stop``: every configured address seen missing from the kernel, and for how long."""
     wanted = {**run.expected.data, **run.expected.test}
+    missing: dict[str, float] = {}
     while not stop.is_set():
         try:
             where = run.where()
         except (OSError, ValueError, subprocess.SubprocessError):
             continue
+        now = time.monotonic()
         for address in sorted(wanted):
-            if not where.get(address) and address not in " ".join(gaps):
+            if not where.get(address):
+                missing.setdefault(address, now)
+            elif address in missing:
+                began = missing.pop(address)
                 gaps.append(
-                    f"{address} missing from the kernel at +{time.monotonic() - run.t0:.2f} s"
+                    f"{address} missing from the kernel at +{began - run.t0:.2f} s "
+                    f"for {(now - began) * 1000:.0f} ms"
                 )
         time.sleep(0.03)
+    gaps += [f"{a} missing from the kernel since +{t - run.t0:.2f} s" for a, t in missing.items()]
 
 
 def fault_state_corrupt(run: CellRun, kind: str) -> None:
     lab = run.lab
     path = state_path(lab.root)
     stop_daemon(run)
+    run.mark("stopped")
     saved = path.read_bytes()
     boot = boot_id()
     for old in state_dir(lab).iterdir():  # earlier cells' moved-aside files: start clean
@@ -1453,7 +1478,9 @@ def parse_cells(text: str) -> list[tuple[str, str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="6 cells covering every configuration")
+    parser.add_argument(
+        "--smoke", action="store_true", help="10 cells covering every configuration"
+    )
     parser.add_argument(
         "--cells", help=f"FAULT:CONFIG,... (default: all {len(FAULTS) * len(CONFIGS)})"
     )
