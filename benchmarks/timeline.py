@@ -37,12 +37,15 @@ _STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)\]\s*(.*)$")
 
 
 class HostMonitor:
-    """``ip -ts monitor link address`` in the lab's host namespace, stamped on CLOCK_MONOTONIC."""
+    """``ip -ts monitor link address`` in the lab's host namespace, stamped on CLOCK_MONOTONIC.
 
-    def __init__(self, lab: Lab) -> None:
+    ``objects`` names what to monitor (``ip monitor``'s words: link, address, route...).
+    """
+
+    def __init__(self, lab: Lab, objects: tuple[str, ...] = ("link", "address")) -> None:
         self.path = lab.run_dir / f"monitor-{time.monotonic_ns()}.txt"
         self._out = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (closed in stop)
-        argv = ["ip", "-n", lab.host_ns, "-ts", "monitor", "link", "address"]
+        argv = ["ip", "-n", lab.host_ns, "-ts", "monitor", *objects]
         self.offset = time.monotonic() - time.time()
         self.proc = subprocess.Popen(argv, stdout=self._out, stderr=subprocess.DEVNULL)
         time.sleep(0.05)  # let it subscribe before the fault: no event can be missed

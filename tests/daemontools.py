@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -9,14 +10,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from ipmp.client import ControlClient
 from ipmp.core.errors import IpmpError
 from ipmp.daemon.control import socket_path
-from ipmp.daemon.daemon import sim_world_path, state_path
+from ipmp.daemon.daemon import Daemon, DaemonOptions, sim_world_path, state_path
+
+ACTIVE_ACTIVE = Path(__file__).resolve().parent.parent / "src/ipmp/examples/active-active.toml"
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> float:
@@ -28,6 +33,25 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> float:
         if time.monotonic() - start > timeout:
             raise AssertionError(f"not within {timeout} s: {what}")
         time.sleep(0.01)
+
+
+def started_in_process(root: Path, topology: Path = ACTIVE_ACTIVE) -> Daemon:
+    """A daemon on ``root`` driving ``topology``, started on a loop of its own that does
+    not run: a test calls ``handle``, ``_fire`` and the timers' callbacks itself."""
+    loop = asyncio.new_event_loop()
+    d = Daemon(DaemonOptions(root=root, sim=topology, foreground=True))
+    d._loop = loop
+    d._start_engine(loop.time())
+    return d
+
+
+@pytest.fixture(name="daemon")
+def inprocess_daemon(tmp_path: Path) -> Iterator[Daemon]:
+    """Fixture ``daemon``: ``started_in_process`` on the test's ``tmp_path``."""
+    d = started_in_process(tmp_path)
+    yield d
+    assert d._loop is not None
+    d._loop.close()
 
 
 class RunningDaemon:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import errno
 import grp
 import json
 import os
 import socket
 import stat
+import struct
 import tempfile
 import threading
 import time
@@ -33,6 +35,7 @@ from ipmp.daemon.control import (
     Subscription,
     is_privileged,
     parse_request,
+    peer_of,
     resolve_group,
     socket_path,
 )
@@ -407,6 +410,25 @@ def test_control_group_by_name_or_number(monkeypatch: pytest.MonkeyPatch) -> Non
         resolve_group("nosuch")
 
 
+def test_odd_numbers_are_not_gids() -> None:
+    for text in ("²", "٣", str(2**32)):
+        with pytest.raises(IpmpError, match="group"):
+            resolve_group(text)
+
+
+def test_a_peer_with_more_groups_than_getsockopt_takes_is_read_from_proc() -> None:
+    """CPython's getsockopt takes 1024 bytes at most: ERANGE beyond 256 groups."""
+
+    class ManyGroups:
+        def getsockopt(self, level: int, option: int, size: int = 0) -> bytes:
+            if option == socket.SO_PEERCRED:
+                return struct.pack("3i", os.getpid(), 1000, 1000)
+            raise OSError(errno.ERANGE, "Numerical result out of range")
+
+    peer = peer_of(ManyGroups(), control_gid=None)
+    assert set(peer.groups) == set(os.getgroups())
+
+
 def run_as(uid: int, gid: int, groups: list[int], path: Path, line: bytes) -> dict[str, Any]:
     """Fork a child with these credentials that sends ``line`` and returns the reply."""
     read_fd, write_fd = os.pipe()
@@ -465,7 +487,10 @@ class HeldConnections:
                     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                     sock.settimeout(5)
                     sock.connect(str(path))
-                    sock.sendall(ping_line(n))
+                    # A refused connection is answered and closed at once: the
+                    # ping may then meet a closed socket, the answer is read anyway.
+                    with suppress(BrokenPipeError, ConnectionResetError):
+                        sock.sendall(ping_line(n))
                     os.write(results_w, read_line(sock))
                     held.append(sock)
                 os.close(results_w)
@@ -522,11 +547,9 @@ def test_an_unprivileged_stream_that_carries_nothing_times_out(open_dir: Path) -
     path = socket_path(open_dir)
     line = b'{"v": 1, "id": 7, "op": "probes"}\n'
     with ServerThread(path, TestHandler(), mode=0o666, idle_timeout=0.3) as srv:
-        begin = time.monotonic()
         reply = run_as(NOBODY, NOBODY, [], path, line)
         assert reply["ok"] is False and reply["id"] == 7
         assert "idle timeout: no records for 0.3 s" in reply["error"]
-        assert time.monotonic() - begin < 3.0
         with connection(path) as root_stream:  # a privileged stream waits as long as it must
             root_stream.sendall(line)
             root_stream.settimeout(0.8)

@@ -301,6 +301,35 @@ def test_offline_online_and_dr_through_the_socket(
     )
 
 
+def test_a_nic_that_appears_is_configured_from_its_file_as_edited(
+    tmp_path: Path, daemons: list[RunningDaemon]
+) -> None:
+    # guide (Attaching NICs): the interface "receives the same configuration
+    # that it would have received after system boot" -- from the file as it
+    # reads when the NIC appears, edited after the daemon started.
+    daemon = RunningDaemon(tmp_path, EXAMPLES / "missing-at-boot.toml").start()
+    daemons.append(daemon)
+    path = tmp_path / "etc" / "hostname.hme0"
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + "removeif 192.168.85.99\naddif 192.168.85.40 netmask + broadcast + up\n",
+        encoding="utf-8",
+    )
+    daemon.request("sim", command=["plug", "hme0"])
+    kernel = {(name, address) for name, _f, _u, address, _up in daemon.kernel()}
+    assert ("hme0", "192.168.85.40") in kernel and ("hme0", "192.168.85.21") in kernel
+    refusal = "hostname.hme0 line 3: ifconfig: removeif 192.168.85.99: no such address on hme0"
+    wait_for(lambda: refusal in daemon.log(), 5, "the refused line logged")
+    wait_for(
+        lambda: (
+            {r["address"]: r["inbound"] for r in daemon.snapshot()["addresses"]}["192.168.85.19"]
+            == "hme0"
+        ),
+        60,
+        "hme0's address failed back",
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -529,3 +558,19 @@ def test_the_simulator_without_a_root_gets_a_scratch_one(tmp_path: Path) -> None
         proc.wait(10)
         assert proc.stderr is not None
         proc.stderr.close()
+    assert not scratch.exists()  # a scratch root is the daemon's own: removed when it ends
+
+
+def test_an_unknown_group_is_refused_before_anything_is_touched(tmp_path: Path) -> None:
+    topology = str(EXAMPLES / "active-active.toml")
+    argv = ["-d", "--sim", topology, "--root", str(tmp_path), "--group", "no-such-group-xyz"]
+    done = subprocess.run(
+        [sys.executable, "-m", "ipmp.daemon.main", *argv],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("in.mpathd: --group: unknown group 'no-such-group-xyz'")
+    assert len(done.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from daemontools import inprocess_daemon  # noqa: F401 (the ``daemon`` fixture)
 from ipmp.core.actions import Action, UnplumbInterface
 from ipmp.core.errors import IpmpError
 from ipmp.core.events import ActionFailed, Event
 from ipmp.daemon.control import Peer, Request
-from ipmp.daemon.daemon import Daemon, DaemonOptions
+from ipmp.daemon.daemon import Daemon
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "ipmp" / "examples"
 ROOT = Peer(pid=1, uid=0, gid=0, privileged=True)
 NOBODY = Peer(pid=2, uid=65534, gid=65534, privileged=False)
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    loop = asyncio.new_event_loop()
-    d = Daemon(DaemonOptions(root=tmp_path, sim=EXAMPLES / "active-active.toml", foreground=True))
-    d._loop = loop
-    d._start_engine(loop.time())
-    yield d
-    loop.close()
 
 
 def request(d: Daemon, op: str, peer: Peer = ROOT, **args: object) -> object:
@@ -154,3 +143,69 @@ def test_a_failover_is_saved_at_once_and_made_durable_later(
     writes.clear()
     request(daemon, "ifconfig", argv=["hme1", "addif", "192.168.85.60", "up"])
     assert writes and all(writes)
+
+
+def test_a_finished_probe_stream_is_forgotten_at_once(daemon: Daemon) -> None:
+    """Nothing may pile up when streams come and go while no probe settles."""
+    streams = [request(daemon, "probes", NOBODY) for _ in range(50)]
+    assert len(daemon.subscribers) == 50
+    for stream in streams:
+        stream.finish()  # type: ignore[attr-defined]
+    assert daemon.subscribers == []
+
+
+HME1_EDITED = (
+    "192.168.85.20 netmask + broadcast + group test up \\\n"
+    "    addif 192.168.85.23 deprecated -failover netmask + broadcast + up\n"
+    "removeif 192.168.85.99\n"
+    "addif 192.168.85.30 netmask + broadcast + up\n"
+)
+
+
+def _units(d: Daemon, name: str) -> dict[int, str]:
+    inst = d.engine.table.nics[name].instances["inet"]
+    return {unit: li.address for unit, li in inst.units.items()}
+
+
+def test_dr_attach_reads_the_hostname_file_as_it_is_now(daemon: Daemon, tmp_path: Path) -> None:
+    # guide, Attaching NICs: "If an /etc/hostname.interface file already exists
+    # when the interface is attached, then RCM automatically configures the
+    # interface according to the contents of this file."  Edited between the
+    # detach and the attach, it is read at the attach; a refused line gives
+    # its one-line message and the rest applies.
+    logs: list[str] = []
+    daemon.driver.on_log = lambda now, log: logs.append(log.message)
+    request(daemon, "dr_detach", interface="hme1")
+    (tmp_path / "etc" / "hostname.hme1").write_text(HME1_EDITED, encoding="utf-8")
+    request(daemon, "dr_attach", interface="hme1")
+    assert "hostname.hme1 line 3: ifconfig: removeif 192.168.85.99: no such address on hme1" in logs
+    assert sum("hostname.hme1" in line for line in logs) == 1
+    # The data address waits on hme0 for hme1's repair, to come back on unit 0.
+    assert _units(daemon, "hme1") == {0: "0.0.0.0", 1: "192.168.85.23", 2: "192.168.85.30"}
+    found = daemon.engine.table.find_address("inet", "192.168.85.20")
+    assert found is not None and found[0].name == "hme0"
+    assert (found[1].home, found[1].home_unit) == ("hme1", 0)
+    assert daemon.engine.probes[("hme1", "inet")].test_address == "192.168.85.23"
+    assert daemon.sim is not None
+    kernel = {(a.ifname, a.address) for a in daemon.sim.host.addresses()}
+    assert {("hme1", "192.168.85.23"), ("hme1", "192.168.85.30")} <= kernel
+    assert not any(address == "192.168.85.22" for _, address in kernel)
+
+
+def test_an_attached_nic_whose_edited_file_does_not_parse_is_configured_as_at_boot(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    logs: list[str] = []
+    daemon.driver.on_log = lambda now, log: logs.append(log.message)
+    booted = _units(daemon, "hme1")
+    request(daemon, "dr_detach", interface="hme1")
+    (tmp_path / "etc" / "hostname.hme1").write_text("192.168.85.20 netmaks +\n", encoding="utf-8")
+    request(daemon, "dr_attach", interface="hme1")
+    refusals = [line for line in logs if line.startswith("hostname.hme1")]
+    assert len(refusals) == 1 and refusals[0].startswith('hostname.hme1 line 1: "netmaks"')
+    # As at boot the file is skipped: hme1 gets hostname6.hme1 only, and its
+    # IPv4 data address stays where it failed over to, nothing lost.
+    hme1 = daemon.engine.table.nics["hme1"]
+    assert hme1.present and set(hme1.instances) == {"inet6"}
+    found = daemon.engine.table.find_address("inet", booted[0])
+    assert found is not None and found[0].name == "hme0"

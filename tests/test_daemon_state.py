@@ -130,6 +130,28 @@ def test_a_restart_reconfigures_only_the_nic_whose_file_changed(
     assert where(daemon)["192.168.85.29"] == "hme0"
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [b"\xff\xfe not text", b"192.168.85.19 netmaks + up\n"],
+    ids=["not-utf8", "does-not-parse"],
+)
+def test_a_file_broken_since_the_state_was_saved_takes_nothing_away(
+    tmp_path: Path, daemons: list[RunningDaemon], damage: bytes
+) -> None:
+    """An unusable file says nothing of what is wanted: its NIC keeps its running state."""
+    daemon = start(tmp_path, daemons)
+    addif(daemon, "hme0", "192.168.85.61")
+    daemon.kill()
+    (tmp_path / "etc" / "hostname.hme0").write_bytes(damage)
+    offset = len(daemon.log())
+    daemon.start()
+    log = log_since(daemon, offset)
+    assert "hostname.hme0 changed but cannot be used" in log, log
+    on = where(daemon)
+    for address in ("192.168.85.19", "192.168.85.21", "192.168.85.61"):
+        assert on.get(address) == "hme0", (address, on)
+
+
 def test_a_restart_with_the_edited_file_of_a_failed_nic(
     tmp_path: Path, daemons: list[RunningDaemon]
 ) -> None:

@@ -193,6 +193,14 @@ def test_remove_leaves_only_the_conffile_and_purge_nothing(package: Path) -> Non
     assert not UNIT.exists()
     assert not any(Path("/usr/share/man/man8").glob("if_mpadm.8*"))
     assert Path("/etc/default/mpathd").exists()  # dpkg -r keeps conffiles, as Debian does
+    # What a stopped daemon leaves: its crash state in /run/ipmp (kept across
+    # stops by the unit) and an older version's state in /var/lib/ipmp.
+    made = [d for d in (Path("/run/ipmp"), Path("/var/lib/ipmp")) if not d.exists()]
+    for directory in made:
+        directory.mkdir(parents=True)
+        (directory / "state.json").write_text("{}")
     sh("dpkg", "--purge", "ipmp")
     assert not Path("/etc/default/mpathd").exists()
+    for directory in made:
+        assert not directory.exists(), f"purge left {directory}"
     assert not _installed()

@@ -3,8 +3,12 @@ missing NICs, VLANs, untracked interfaces (guide chapters 30 and 31)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ipmp.core.probing import TargetState
-from simtools import boot, boot_text, logged, settle, where
+from ipmp.sim.examples import example_path
+from ipmp.sim.runner import VirtualRunner
+from simtools import RecordingHost, boot, boot_text, logged, settle, where
 
 HOSTS_ONLY = """
 [host]
@@ -487,3 +491,85 @@ def test_mass_move_fills_the_lowest_free_units_in_order() -> None:
     assert units == list(range(0, len(units)))  # no gap: each move took the lowest free unit
     assert where(runner, "192.168.85.19") == "hme1:3"  # hme0 unit 0 first, then its addifs
     assert where(runner, "192.168.85.40") == "hme1:4"
+
+
+def _host_route_137(runner: object) -> None:
+    from ipmp.core.events import Route
+
+    # guide: route add -host 192.168.85.137 192.168.85.137 -static
+    runner.apply(  # type: ignore[attr-defined]
+        lambda host, now: host.add_route(Route("inet", "192.168.85.137", 32, "192.168.85.137"), now)
+    )
+
+
+def test_after_a_repair_every_target_is_probed_again_at_once() -> None:
+    # facts §2: a target is dead when it is silent while the NIC is fine; while
+    # the NIC is failed all are silent, and none may be retired then (a host
+    # route target used to be left out for 60-90 s after the repair).
+    runner = settle(boot("active-active"))
+    _host_route_137(runner)
+    runner.run_for(30)
+    targets = ["192.168.85.137", "192.168.85.1", "192.168.85.2"]
+    assert _targets(runner, "hme0") == targets
+    recorder = RecordingHost(runner)
+    runner.apply(lambda h, now: h.set_port_drop("hme0", True, now))
+    assert runner.run_until_true(lambda: runner.engine.table.nics["hme0"].failed, 30)
+    runner.run_for(20)
+    runner.apply(lambda h, now: h.set_port_drop("hme0", False, now))
+    repaired = runner.run_until_true(lambda: not runner.engine.table.nics["hme0"].failed, 60)
+    assert repaired is not None
+    inst = runner.engine.probes[("hme0", "inet")]
+    assert {t.address: t.state for t in inst.targets} == dict.fromkeys(targets, TargetState.ACTIVE)
+    runner.run_for(5)  # more than 3 probe intervals (FAILURE_DETECTION_TIME 10 s)
+    probed = {
+        probe.target
+        for at, probe in recorder.sent
+        if at >= repaired and probe.ifname == "hme0" and probe.family == "inet"
+    }
+    assert probed == set(targets)
+
+
+def test_a_target_that_dies_while_the_nic_is_failed_does_not_stop_the_repair() -> None:
+    # facts §1.4: a repair is 10 answers in a row across the targets, or from
+    # the current target alone; the dead one is retired once the NIC works.
+    runner = settle(boot("active-active"))
+    runner.apply(lambda h, now: h.set_port_drop("hme0", True, now))
+    assert runner.run_until_true(lambda: runner.engine.table.nics["hme0"].failed, 30)
+    runner.host.set_neighbour("router1", False, runner.now)
+    runner.run_for(20)
+    runner.apply(lambda h, now: h.set_port_drop("hme0", False, now))
+    assert runner.run_until_true(lambda: not runner.engine.table.nics["hme0"].failed, 60)
+    runner.run_for(15)
+    assert not runner.engine.table.nics["hme0"].failed
+    inst = runner.engine.probes[("hme0", "inet")]
+    states = {t.address: t.state for t in inst.targets}
+    assert states == {"192.168.85.1": TargetState.DEAD, "192.168.85.2": TargetState.ACTIVE}
+
+
+def test_runner_on_a_root_reads_an_edited_file_when_a_nic_appears(tmp_path: Path) -> None:
+    # The virtual-time runner (and ``ipmp ifconfig --sim --root``) reads the
+    # hostname files under its root when a NIC appears, as the daemon does.
+    runner = VirtualRunner.from_root(example_path("missing-at-boot"), tmp_path)
+    runner.run_for(45)
+    path = tmp_path / "etc" / "hostname.hme0"
+    path.write_text(
+        path.read_text(encoding="utf-8") + "addif 192.168.85.40 netmask + broadcast + up\n",
+        encoding="utf-8",
+    )
+    runner.apply(lambda host, now: host.plug("hme0", now))
+    assert runner.run_until_true(lambda: not runner.engine.table.nics["hme0"].failed, 180)
+    assert where(runner, "192.168.85.40") == "hme0:2"
+    assert where(runner, "192.168.85.19") == "hme0"
+
+
+def test_without_a_file_reader_an_attached_nic_gets_the_files_read_at_boot() -> None:
+    runner = boot("missing-at-boot")
+    runner.driver.read_files = None  # a driver built without one
+    runner.run_for(45)
+    runner.apply(lambda host, now: host.plug("hme0", now))
+    assert (
+        "hme0: hostname files not read (no configuration files to read here); using those of boot"
+    ) in runner.messages()
+    assert runner.run_until_true(lambda: not runner.engine.table.nics["hme0"].failed, 180)
+    assert where(runner, "192.168.85.19") == "hme0"
+    assert where(runner, "192.168.85.21") == "hme0:1"

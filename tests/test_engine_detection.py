@@ -178,3 +178,36 @@ def test_link_only_interfaces_repair_on_link_up_and_flaps_are_damped() -> None:
     done = runner.run_until_true(lambda: not runner.engine.table.nics["hme0"].failed, 120)
     assert done is not None
     assert where(runner, "192.168.85.19") == "hme0"
+
+
+def test_netrtt_stays_within_zero_and_rtt_whatever_the_kernels_stamp() -> None:
+    """The stamp crosses the wall clock: a clock step must not give a NETRTT outside [0, RTT]."""
+    import random as _random
+
+    from ipmp.core.events import ProbeReplyReceived
+    from ipmp.core.probing import ProbeInstance, Target
+
+    inst = ProbeInstance("hme0", "inet", icmp_id=7, created_at=0.0)
+    inst.test_address = "192.0.2.21"
+    inst.targets = [Target("192.0.2.1", router=True, state_since=0.0)]
+    inst.targets_are_routers = True
+    for stamp in (0.5, 99.0):  # before the send; after the daemon's handling
+        inst.next_send = sent = inst.base = 10.0 + stamp
+        (probe,) = inst.send_due(sent, 1.0, _random.Random(1), "192.0.2.21")
+        assert isinstance(probe, SendProbe)
+        reply = ProbeReplyReceived(
+            sent + 0.002,
+            "hme0",
+            "inet",
+            "192.0.2.1",
+            7,
+            probe.seq,
+            probe.timestamp_ms,
+            PROBE_UNI,
+            16,
+            stamp,
+        )
+        assert inst.receive(reply, 10.0).accepted
+        settled = inst.settled[-1]
+        assert settled.rtt == pytest.approx(0.002)
+        assert settled.net_rtt is not None and 0.0 <= settled.net_rtt <= settled.rtt

@@ -199,6 +199,7 @@ def test_one_alternative_per_family_leaves_nothing_behind() -> None:
     assert (where(runner, V4_DATA), where(runner, V6_DATA)) == ("hme1:2", "hme2:2")
     assert runner.messages()[-2:] == [FAILED_OVER.format("hme1"), FAILED_OVER.format("hme2")]
     assert not logged(runner, "couldn't move")
+    assert runner.engine.counters["failovers"] == 1  # one failover, two destinations
 
 
 def test_a_standby_with_ipv4_only_takes_ipv4() -> None:
@@ -296,3 +297,29 @@ def test_outbound_spreading_uses_only_members_plumbed_for_the_family() -> None:
     # Nobody sends IPv6 now: hme1 is not plumbed for it.
     assert runner.host.spreading.get(("inet6", "2001:db8::/64"), ()) == ()
     assert runner.host.spreading[("inet", "192.168.85.0/24")] == ("hme1",)
+
+
+def test_a_running_member_is_not_passed_over_for_a_failed_one_that_takes_both() -> None:
+    """to_any: a failed member plumbed for both families is only the last resort."""
+    from ipmp.core.failover import choose_destinations
+    from ipmp.core.model import HostTable, Instance, LogicalInterface, Nic
+
+    def nic(name: str, families: tuple[str, ...], failed: bool = False) -> Nic:
+        member = Nic(name, group="g", failed=failed)
+        for family in families:
+            member.instances[family] = Instance(family)  # type: ignore[index,arg-type]
+        return member
+
+    src = nic("hme0", ("inet", "inet6"), failed=True)
+    src.instances["inet"].units[0] = LogicalInterface("inet", 0, "192.0.2.19", 24, 0x1, "hme0", 0)
+    src.instances["inet6"].units[1] = LogicalInterface(
+        "inet6", 1, "2001:db8::19", 64, 0x1, "hme0", 1
+    )
+    v4_only = nic("hme1", ("inet",))
+    both_failed = nic("hme2", ("inet", "inet6"), failed=True)
+    table = HostTable({n.name: n for n in (src, v4_only, both_failed)})
+    chosen = choose_destinations(table, src, "to_any")
+    assert {fam: dst.name if dst else None for fam, dst in chosen.items()} == {
+        "inet": "hme1",
+        "inet6": "hme2",
+    }

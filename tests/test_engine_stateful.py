@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from ipaddress import ip_address
 from typing import Any
 
 import pytest
@@ -49,6 +50,7 @@ from hypothesis.stateful import (
 from ipmp.core.constants import IF_SCAN_INTERVAL, NUM_PROBE_FAILS
 from ipmp.core.errors import IpmpError
 from ipmp.core.failover import choose_destinations
+from ipmp.core.ifconfig_grammar import AddIf, SetAddress
 from ipmp.core.model import UNSPECIFIED, HostTable, LogicalInterface, Nic
 from ipmp.core.probing import ProbeInstance
 from ipmp.core.types import FAMILIES, Family
@@ -700,6 +702,59 @@ def _unit_of(table: HostTable, target: str) -> tuple[Nic, LogicalInterface] | No
     return None if li is None else (nic, li)
 
 
+def _file_lines(runner: VirtualRunner, nic: str) -> list[set[Key]]:
+    """The addresses each line of the hostname files of ``nic`` names (literals only)."""
+    out: list[set[Key]] = []
+    for (name, family), file in runner.hostname_files.items():
+        if name != nic:
+            continue
+        for command in file.commands:
+            line: set[Key] = set()
+            for op in command.ops:
+                if isinstance(op, SetAddress | AddIf):
+                    try:
+                        line.add((family, str(ip_address(op.address))))
+                    except ValueError:  # a host name: the topologies here have none
+                        continue
+            out.append(line)
+    return out
+
+
+def expect_after_attach(
+    runner: VirtualRunner, nic: str, model: dict[Key, Configured]
+) -> dict[Key, Configured]:
+    """A NIC plugged back that has hostname files is configured from them as at boot.
+
+    guide (Attaching NICs): "the interface receives the same configuration that
+    it would have received after system boot".  What was typed on it is gone;
+    its data addresses living on a sibling stay its own and fail back.  The new
+    configuration is checked against the files, then becomes the model.
+    """
+    if not any(name == nic for name, _ in runner.hostname_files):
+        return model
+    lines = _file_lines(runner, nic)
+    files = set().union(*lines)
+    placed = _placed(runner.engine.table)
+    waiting = {k for k, c in model.items() if c.is_data and c.home == nic and k in placed}
+    # What belongs to the other NICs: data by its home, a test address by where it sits.
+    others = {k for k, c in model.items() if (c.home if c.is_data else c.at) != nic}
+    # A line naming an address another NIC holds is refused whole, as at boot.
+    applied = set().union(*(line for line in lines if not line & others))
+    own = {key for key, [(_, li)] in placed.items() if li.home == nic}
+    for key in own:
+        assert key in files or key in waiting or placed[key][0][1].link_local, (
+            f"{key[1]} on {nic} is neither in its files nor one of its addresses\n"
+            f"{describe(runner)}"
+        )
+    for key in applied:
+        assert key in own, f"{key[1]} of {nic}'s files not configured\n{describe(runner)}"
+    kept = {k: c for k, c in model.items() if k in others}
+    for key in own - others:  # one in both: the invariants report the changed home
+        holder, li = placed[key][0]
+        kept[key] = Configured(li.up, li.deprecated, li.nofailover, nic, holder.name, li.link_local)
+    return kept
+
+
 def expect_after(
     argv: list[str], before: HostTable, model: dict[Key, Configured]
 ) -> dict[Key, Configured]:
@@ -824,6 +879,7 @@ class IpmpMachine(RuleBasedStateMachine):
             self.r.apply(lambda host, now: host.unplug(nic, now))
         else:
             self.r.apply(lambda host, now: host.plug(nic, now))
+            self.model = expect_after_attach(self.r, nic, self.model)
 
     @rule(seconds=st.floats(0.1, 30.0))
     def wait(self, seconds: float) -> None:
@@ -886,6 +942,7 @@ class IpmpMachine(RuleBasedStateMachine):
         for nic in self.nics:
             if not self.r.host.is_present(nic):
                 self.r.apply(lambda h, now, nic=nic: h.plug(nic, now))
+                self.model = expect_after_attach(self.r, nic, self.model)
             self.r.apply(lambda h, now, nic=nic: h.set_link(nic, True, now))
             self.r.apply(lambda h, now, nic=nic: h.set_port_drop(nic, False, now))
             self.r.apply(lambda h, now, nic=nic: h.set_port_loss(nic, 0.0, now))

@@ -854,3 +854,8 @@ def test_cli_probes_need_probing(capsys: pytest.CaptureFixture[str]) -> None:
     site = _snapshot(interfaces=[_nic("net0", True, "g", "--mb---", "up", "disabled", "ok")])
     code, out, err = _run(capsys, ["-p"], site, [ACKED])
     assert (code, out, err) == (1, "", "ipmpstat: probe-based failure detection is disabled\n")
+
+
+def test_version_whatever_else_is_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--version", "-z"], _no_fetch) == 0
+    assert capsys.readouterr().out.startswith("ipmpstat (ipmp) ")

@@ -46,6 +46,8 @@ def restart(
         engine.handle(event)
     actions = engine.restore(saved, hostname_files, runner.now, fresh=fresh)
     runner.engine = runner.driver.engine = engine
+    # The files as they read now are also what a NIC attached later gets.
+    runner.hostname_files = {(f.ifname, f.family): f for f in hostname_files}
     runner.execute(actions)
     return engine, actions
 

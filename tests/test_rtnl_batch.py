@@ -23,6 +23,8 @@ from ipmp.linux.rtnl_batch import (
     AddressChange,
     acknowledgements,
     encode,
+    encode_link_mtu,
+    refusal_text,
 )
 
 
@@ -89,3 +91,18 @@ def test_acknowledgements_give_each_sequence_its_errno() -> None:
     data = ack(5, 0) + ack(6, -17) + struct.pack("=IHHII", 16, 3, 0, 7, 0)  # NLMSG_DONE: skipped
     assert acknowledgements(data) == [(5, 0), (6, 17)]
     assert acknowledgements(b"\x01\x00") == []
+
+
+def test_an_mtu_request_and_the_kernels_refusal_text() -> None:
+    wire = encode_link_mtu(7, 1400, 3)
+    length, kind, flags, seq, _ = struct.unpack_from("=IHHII", wire)
+    assert (length, kind, flags, seq) == (len(wire), 19, 0x5, 3)
+    assert struct.unpack_from("=BxHiII", wire, 16)[2] == 7
+    assert struct.unpack_from("=HHI", wire, 32) == (8, 4, 1400)  # IFLA_MTU
+    # NLMSG_ERROR with NLM_F_ACK_TLVS: errno, the request's header, NLMSGERR_ATTR_MSG.
+    text = b"mtu less than device minimum\0"
+    tlv = struct.pack("=HH", 4 + len(text), 1) + text + b"\0" * (-len(text) % 4)
+    body = struct.pack("=i", -22) + wire[:16] + tlv
+    error = struct.pack("=IHHII", 16 + len(body), 2, 0x200, 3, 0) + body
+    assert refusal_text(error) == "mtu less than device minimum"
+    assert refusal_text(error[:20]) == ""

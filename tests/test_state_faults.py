@@ -7,7 +7,6 @@ errno a read-only directory, a full disk or fd exhaustion give.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import json
 import logging
@@ -19,9 +18,10 @@ from typing import Any
 import pytest
 
 import ipmp.daemon.daemon as daemon_module
+from daemontools import inprocess_daemon  # noqa: F401 (the ``daemon`` fixture)
 from ipmp.core.errors import IpmpError
 from ipmp.daemon.control import Peer, Request
-from ipmp.daemon.daemon import Daemon, DaemonOptions, state_path
+from ipmp.daemon.daemon import Daemon, sim_world_path, state_path
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "ipmp" / "examples"
 ROOT = Peer(pid=1, uid=0, gid=0, privileged=True)
@@ -30,30 +30,20 @@ ROOT = Peer(pid=1, uid=0, gid=0, privileged=True)
 class Disk:
     """Makes writes of one file fail with ``errno`` while ``broken``."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
-        self.path = path
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *paths: Path) -> None:
+        self.paths = paths
         self.broken: int | None = None
         self.attempts = 0
         real = daemon_module.write_json
 
         def write(target: Path, data: Any, durable: bool = True) -> None:
-            if target == self.path:
+            if target in self.paths:
                 self.attempts += 1
                 if self.broken is not None:
                     raise OSError(self.broken, os.strerror(self.broken), str(target))
             real(target, data, durable)
 
         monkeypatch.setattr(daemon_module, "write_json", write)
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    loop = asyncio.new_event_loop()
-    d = Daemon(DaemonOptions(root=tmp_path, sim=EXAMPLES / "active-active.toml", foreground=True))
-    d._loop = loop
-    d._start_engine(loop.time())
-    yield d
-    loop.close()
 
 
 @pytest.fixture
@@ -189,3 +179,22 @@ def test_online_after_a_refused_offline_is_refused_too_and_then_works(
     disk.broken = None
     request(daemon, "online", interface="hme0")
     assert not daemon.engine.table.nics["hme0"].offline
+
+
+def test_the_simulated_kernel_is_saved_again_too(
+    daemon: Daemon, logs: list[logging.LogRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A read-only run/ipmp: the simulated kernel's file cannot be written either.
+    world = sim_world_path(daemon.root)
+    disk = Disk(monkeypatch, state_path(daemon.root), world)
+    disk.broken = errno.EROFS
+    assert daemon.sim is not None and daemon._loop is not None
+    daemon.sim.host.set_link("hme0", False, daemon._loop.time())
+    daemon._fire()
+    assert kernel(daemon)["192.168.85.19"] == "hme1"
+    assert len(texts(logs, "simulated kernel: cannot save it")) == 1
+    disk.broken = None
+    fire_timers(daemon, lambda: bool(texts(logs, "simulated kernel saved again")))
+    saved = json.loads(world.read_text())
+    units = saved["nics"]["hme1"]["families"]["inet"].values()
+    assert "192.168.85.19" in [unit[0] for unit in units]

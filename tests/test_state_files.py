@@ -10,7 +10,6 @@ second one starts (in a thread, so that a hang fails the test instead of blockin
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import threading
@@ -21,9 +20,10 @@ from typing import Any
 import pytest
 
 import ipmp.daemon.daemon as daemon_module
+from daemontools import started_in_process
 from ipmp.core.actions import Log
 from ipmp.daemon.control import Peer, Request
-from ipmp.daemon.daemon import Daemon, DaemonOptions, sim_world_path, state_path
+from ipmp.daemon.daemon import Daemon, sim_world_path, state_path
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "ipmp" / "examples"
 ROOT = Peer(pid=1, uid=0, gid=0, privileged=True)
@@ -35,12 +35,7 @@ FROM_FILES = {
 }
 
 
-def new_daemon(root: Path) -> Daemon:
-    loop = asyncio.new_event_loop()
-    d = Daemon(DaemonOptions(root=root, sim=EXAMPLES / "active-active.toml", foreground=True))
-    d._loop = loop
-    d._start_engine(loop.time())
-    return d
+new_daemon = started_in_process
 
 
 def first_run(root: Path, *addifs: tuple[str, str]) -> dict[str, Any]:
@@ -266,3 +261,19 @@ def test_a_corrupt_simulated_kernel_starts_empty(
     lines = logged.having(str(sim_world_path(tmp_path)))
     assert len(lines) == 1 and "not UTF-8" in lines[0], logged.lines
     assert "the simulated kernel starts empty" in lines[0]
+
+
+def test_an_absent_nic_with_a_hostname_file_is_kept_as_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = first_run(tmp_path)
+    (tmp_path / "etc" / "hostname.qfe3").write_text("192.168.85.33 netmask + group test up\n")
+    ghost = json.loads(json.dumps(saved["nics"][0]))
+    ghost.update(name="qfe3", mac="8:0:20:0:0:3", index=77, instances={})
+    saved["nics"].append(ghost)
+    state_path(tmp_path).write_text(json.dumps(saved))
+    logged = Logged(monkeypatch)
+    d = restart(tmp_path)
+    assert not logged.having("saved configuration is dropped"), logged.lines
+    assert "qfe3" in d.engine.table.nics and not d.engine.table.nics["qfe3"].present
+    assert kernel(d)["192.168.85.60"] == "hme1"

@@ -12,13 +12,16 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ipmp.core.actions import Action, Log, SendProbe
+from ipmp.core.actions import Action, Log, ReadHostnameFiles, SendProbe
 from ipmp.core.engine import Engine
-from ipmp.core.events import ActionCompleted, ActionFailed, Event
+from ipmp.core.events import ActionCompleted, ActionFailed, Event, HostnameFilesRead
+from ipmp.core.hostname_files import HostnameFile
 from ipmp.stack import Stack
 
 LogSink = Callable[[float, Log], None]
 Persist = Callable[[], None]
+FileReader = Callable[[str], tuple[Sequence[HostnameFile], Sequence[str]]]
+"""Reads the hostname files of one interface now: those that parsed, and why others did not."""
 
 
 @dataclass
@@ -41,6 +44,8 @@ class Driver:
     whenever a step produced any: the table is saved ahead of the change it
     asks for, so a crash in between is completed on restart, never lost.
     A ``persist`` that raises stops the batch before any of its actions.
+    ``read_files`` answers ``ReadHostnameFiles``; without one the request
+    fails and the engine keeps the files it read at boot.
     """
 
     def __init__(
@@ -49,11 +54,13 @@ class Driver:
         stack: Stack,
         on_log: LogSink = _no_log,
         persist: Persist | None = None,
+        read_files: FileReader | None = None,
     ) -> None:
         self.engine = engine
         self.stack = stack
         self.on_log = on_log
         self.persist = persist
+        self.read_files = read_files
 
     def execute(self, actions: Sequence[Action], now: float) -> Report:
         """Carry out actions; feed their outcomes back until nothing is left.
@@ -66,6 +73,9 @@ class Driver:
         self._queue(pending, actions, now)
         while pending:
             action = pending.popleft()
+            if isinstance(action, ReadHostnameFiles):
+                self._queue(pending, self.engine.handle(self._read(action, now)), now)
+                continue
             for event in self.stack.execute(action, now):
                 if isinstance(event, ActionFailed):
                     report.failed.append(event)
@@ -73,6 +83,13 @@ class Driver:
                     report.completed.append(event.action)
                 self._queue(pending, self.engine.handle(event), now)
         return report
+
+    def _read(self, action: ReadHostnameFiles, now: float) -> Event:
+        """The files of one interface, read at ``now`` (the daemon's part, not the stack's)."""
+        if self.read_files is None:
+            return ActionFailed(now, action, "no configuration files to read here")
+        files, messages = self.read_files(action.ifname)
+        return HostnameFilesRead(now, action.ifname, tuple(files), tuple(messages))
 
     def _queue(self, pending: deque[Action], actions: Sequence[Action], now: float) -> None:
         # Saved first: a persist that raises (a request whose state cannot be

@@ -37,6 +37,8 @@ class RootConfig:
     messages: list[Log] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)
     """Hostname file name -> SHA-256 of its bytes as read (unparsable files too)."""
+    unusable: set[str] = field(default_factory=set)
+    """Hostname files that exist but could not be read, decoded or parsed."""
 
     def netmask_for(self, address: str) -> int | None:
         """The netmasks database entry covering ``address`` (longest match)."""
@@ -53,14 +55,29 @@ class RootConfig:
 
 MAX_CONFIG_BYTES = 1 << 20
 """The largest configuration file read (1 MiB: 1000 ``addif`` lines take about 60 KiB)."""
+MAX_DATABASE_BYTES = 64 << 20
+"""The largest etc/inet/hosts or netmasks read (block-list hosts files run to megabytes)."""
 
 
-def read_config_bytes(path: Path) -> bytes | None:
+def read_capped(fd: int, limit: int) -> bytes:
+    """What ``fd`` holds, but at most ``limit + 1`` bytes (more than ``limit``: too big)."""
+    chunks: list[bytes] = []
+    left = limit + 1
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 16))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_config_bytes(path: Path, limit: int = MAX_CONFIG_BYTES) -> bytes | None:
     """The content of a configuration file, or None if there is none.
 
     Never blocks and never reads without bound: the file is opened
     non-blocking and must be a regular file (a FIFO or a device planted in
-    its place would hang the daemon's loop) of at most ``MAX_CONFIG_BYTES``.
+    its place would hang the daemon's loop) of at most ``limit`` bytes.
     Raises ``IpmpError`` with one line naming the file otherwise.
     """
     try:
@@ -72,21 +89,13 @@ def read_config_bytes(path: Path) -> bytes | None:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise IpmpError(f"{path}: not a regular file; skipped")
-        chunks: list[bytes] = []
-        left = MAX_CONFIG_BYTES + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 16))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
+        data = read_capped(fd, limit)
     except OSError as err:
         raise IpmpError(f"{path}: cannot read it: {err.strerror}; skipped") from None
     finally:
         os.close(fd)
-    data = b"".join(chunks)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise IpmpError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; skipped")
+    if len(data) > limit:
+        raise IpmpError(f"{path}: larger than {limit} bytes; skipped")
     return data
 
 
@@ -115,39 +124,85 @@ def read_root(root: Path) -> RootConfig:
     mpathd, messages = read_mpathd(root)
     files: list[HostnameFile] = []
     digests: dict[str, str] = {}
+    unusable: set[str] = set()
     etc = root / "etc"
     if etc.is_dir():
         for path in sorted(etc.iterdir()):
-            if not path.name.startswith(("hostname.", "hostname6.")):
-                continue
-            try:
-                data = read_config_bytes(path)
-            except IpmpError as err:
-                messages.append(Log(3, err.message))
-                continue
-            if data is None:
-                continue  # gone since the directory was listed
-            # One read gives both the digest a restart compares (what was
-            # applied) and the text (newlines as read_text would give them).
-            digests[path.name] = hashlib.sha256(data).hexdigest()
-            try:
-                text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-                files.append(load_hostname_file(text, path.name))
-            except IpmpError as err:
-                messages.append(Log(3, err.message))
-            except UnicodeDecodeError:
-                messages.append(Log(3, f"{path.name}: not UTF-8 text; skipped"))
-    config = RootConfig(mpathd, files, messages=messages, digests=digests)
-    config.netmasks = _read_netmasks(root)
-    config.hosts = _read_hosts(root)
+            if path.name.startswith(("hostname.", "hostname6.")):
+                _load(path, files, messages, digests, unusable)
+    config = RootConfig(mpathd, files, messages=messages, digests=digests, unusable=unusable)
+    config.netmasks = _read_netmasks(root, messages)
+    config.hosts = _read_hosts(root, messages)
     return config
 
 
-def _lines(path: Path) -> list[list[str]]:
+def read_hostname_files(
+    root: Path, ifname: str, digests: dict[str, str] | None = None
+) -> tuple[list[HostnameFile], list[str]]:
+    """The hostname files of one interface as they read now, for a NIC attached at run time.
+
+    guide (Attaching NICs): "If an /etc/hostname.interface file already exists
+    when the interface is attached, then RCM automatically configures the
+    interface according to the contents of this file."  A file that does not
+    parse is skipped with the same one-line message as at boot.  ``digests``
+    (the daemon's record of what it applied, for a restart) is brought up to
+    date for this interface's files.
+    """
+    files: list[HostnameFile] = []
+    messages: list[Log] = []
+    seen: dict[str, str] = {}
+    for prefix in ("hostname.", "hostname6."):
+        name = f"{prefix}{ifname}"
+        _load(root / "etc" / name, files, messages, seen, set())
+        if digests is not None:
+            digests.pop(name, None)
+    if digests is not None:
+        digests.update(seen)
+    return files, [log.message for log in messages]
+
+
+def _load(
+    path: Path,
+    files: list[HostnameFile],
+    messages: list[Log],
+    digests: dict[str, str],
+    unusable: set[str],
+) -> None:
+    """Parse one hostname file into ``files``, or say in ``messages`` why it is skipped.
+
+    A missing file is no message; the digest (of the bytes as read, for a
+    restart to compare) goes into ``digests``, the name of a file that exists
+    but cannot be used into ``unusable``.
+    """
     try:
         data = read_config_bytes(path)
-    except IpmpError:
-        return []  # netmasks and hosts are optional databases: as if absent
+    except IpmpError as err:
+        messages.append(Log(3, err.message))
+        unusable.add(path.name)
+        return
+    if data is None:
+        return
+    # One read gives both the digest a restart compares (what was applied)
+    # and the text (newlines as read_text would give them).
+    digests[path.name] = hashlib.sha256(data).hexdigest()
+    try:
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        files.append(load_hostname_file(text, path.name))
+    except IpmpError as err:
+        messages.append(Log(3, err.message))
+        unusable.add(path.name)
+    except UnicodeDecodeError:
+        messages.append(Log(3, f"{path.name}: not UTF-8 text; skipped"))
+        unusable.add(path.name)
+
+
+def _lines(path: Path, messages: list[Log]) -> list[list[str]]:
+    try:
+        data = read_config_bytes(path, MAX_DATABASE_BYTES)
+    except IpmpError as err:
+        # netmasks and hosts are optional databases: as if absent, but said.
+        messages.append(Log(3, err.message))
+        return []
     if data is None:
         return []
     text = data.decode("utf-8", errors="replace")
@@ -156,10 +211,10 @@ def _lines(path: Path) -> list[list[str]]:
     ]
 
 
-def _read_netmasks(root: Path) -> list[tuple[ipaddress.IPv4Network, int]]:
+def _read_netmasks(root: Path, messages: list[Log]) -> list[tuple[ipaddress.IPv4Network, int]]:
     """etc/inet/netmasks: ``network-number netmask`` lines; bad lines are ignored."""
     out: list[tuple[ipaddress.IPv4Network, int]] = []
-    for fields in _lines(root / "etc" / "inet" / "netmasks"):
+    for fields in _lines(root / "etc" / "inet" / "netmasks", messages):
         if len(fields) < 2:
             continue
         try:
@@ -171,11 +226,11 @@ def _read_netmasks(root: Path) -> list[tuple[ipaddress.IPv4Network, int]]:
     return out
 
 
-def _read_hosts(root: Path) -> dict[str, str]:
+def _read_hosts(root: Path, messages: list[Log]) -> dict[str, str]:
     """etc/inet/hosts (or etc/hosts): name -> address, first entry wins."""
     out: dict[str, str] = {}
     for name in ("inet/hosts", "hosts"):
-        for fields in _lines(root / "etc" / name):
+        for fields in _lines(root / "etc" / name, messages):
             if len(fields) < 2:
                 continue
             try:

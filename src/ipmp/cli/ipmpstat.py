@@ -128,6 +128,8 @@ class _Options:
 
 
 def _parse(argv: Sequence[str]) -> _Options:
+    if "--version" in argv:
+        raise VersionRequested  # whatever else the line holds, as the docstring says
     try:
         pairs, operands = getopt.getopt(list(argv), "nPo:agipt", ["json", "version"])
     except getopt.GetoptError as err:

@@ -52,6 +52,14 @@ class UnplumbInterface:
 
 
 @dataclass(frozen=True)
+class SetLinkMtu:
+    """Give interface ``ifname`` the MTU ``mtu`` (Solaris ``ifconfig NAME mtu N``)."""
+
+    ifname: str
+    mtu: int
+
+
+@dataclass(frozen=True)
 class AddAddress:
     """Create logical interface ``ifname:unit`` holding ``address``.
 
@@ -134,7 +142,8 @@ class PrepareInterface:
     """``ifname`` joined a group: give it the kernel settings a member needs.
 
     On Linux: arp_ignore=1, arp_announce=2, rp_filter=2, promote_secondaries=1
-    (linux-peers §6.4) and ignore_routes_with_linkdown=1 (IPv4 and IPv6),
+    (linux-peers §6.4), ignore_routes_with_linkdown=1 (IPv4 and IPv6) and
+    IPv6 keep_addr_on_down=1,
     remembering the old values.
     """
 
@@ -180,10 +189,24 @@ class SendProbe:
     kind: int
 
 
+@dataclass(frozen=True)
+class ReadHostnameFiles:
+    """Read ``/etc/hostname.<ifname>`` and ``/etc/hostname6.<ifname>`` as they are now.
+
+    Asked when a NIC is attached at run time (DR attach, a NIC that appears):
+    guide, Attaching NICs: "RCM automatically configures the interface
+    according to the contents of this file".  Like ``Log`` it belongs to the
+    daemon, not to the stack; the answer is a ``HostnameFilesRead`` event.
+    """
+
+    ifname: str
+
+
 Action = (
     Log
     | PlumbInterface
     | UnplumbInterface
+    | SetLinkMtu
     | AddAddress
     | RemoveAddress
     | UpdateAddress
@@ -193,6 +216,7 @@ Action = (
     | ReleaseInterface
     | SpreadOutbound
     | SendProbe
+    | ReadHostnameFiles
 )
 
 KernelAction = (

@@ -25,6 +25,7 @@ from ipmp.core.actions import (
     AnnounceAddress,
     Log,
     PrepareInterface,
+    ReadHostnameFiles,
     ReleaseInterface,
     RemoveAddress,
     SendProbe,
@@ -52,7 +53,9 @@ from ipmp.core.events import (
     AddressesFound,
     Event,
     FoundAddress,
+    HostnameFilesRead,
     LinkCameUp,
+    LinkMtuChanged,
     LinkWentDown,
     NicAppeared,
     NicRemoved,
@@ -64,7 +67,6 @@ from ipmp.core.events import (
 from ipmp.core.failover import (
     Failover,
     choose_destinations,
-    data_families,
     fail_back,
     fail_over,
     homed_at,
@@ -87,7 +89,7 @@ from ipmp.core.model import (
 from ipmp.core.mpathd_config import MpathdConfig
 from ipmp.core.persist import forget_nics, table_to_state
 from ipmp.core.probing import ProbeInstance, Target, TargetState
-from ipmp.core.reconcile import reconcile, undo_actions
+from ipmp.core.reconcile import mtu_changes, reconcile, undo_actions
 from ipmp.core.types import FAMILIES, Family, RandomSource
 
 MINUTE = 60.0
@@ -222,6 +224,11 @@ class Engine:
         self.spread: dict[tuple[Family, str], tuple[str, ...]] = {}
         self.counters: dict[str, int] = {"failovers": 0, "failbacks": 0, "group_failures": 0}
         self.hardware_present: dict[str, bool] = {}
+        # NICs attached at run time whose hostname files are being read
+        # (``ReadHostnameFiles``), and the one being configured from them.
+        self.booted = False
+        self._awaiting_files: set[str] = set()
+        self._configuring: str | None = None
         self._now = float("-inf")
         # Timers, kept current instead of walked (see ``_file_timers``).
         self._probe_due: DueIndex[tuple[str, Family]] = DueIndex()
@@ -258,6 +265,11 @@ class Engine:
             actions = self._link_down(event.name, now)
         elif isinstance(event, LinkCameUp):
             actions = self._link_up(event.name, now)
+        elif isinstance(event, LinkMtuChanged):
+            nic = self.table.nics.get(event.name)
+            if nic is not None:
+                nic.mtu = event.mtu  # status shows the kernel's MTU, whoever set it
+            actions = []
         elif isinstance(event, NicAppeared):
             actions = self._nic_appeared(event)
         elif isinstance(event, NicRemoved):
@@ -268,6 +280,14 @@ class Engine:
         elif isinstance(event, AddressesFound):
             self.found = event
             actions = []
+        elif isinstance(event, HostnameFilesRead):
+            actions = self._files_read(event)
+        elif isinstance(event, ActionFailed) and isinstance(event.action, ReadHostnameFiles):
+            name = event.action.ifname
+            actions = [
+                _log(f"{name}: hostname files not read ({event.reason}); using those of boot")
+            ]
+            actions += self._files_ready(name, now)
         elif isinstance(event, SettingsChanged):
             verb = "restored" if event.restored else "set"
             actions = (
@@ -449,6 +469,7 @@ class Engine:
         That Were Missing at System Boot).
         """
         self.files = {(f.ifname, f.family): f for f in files}
+        self.booted = True
         actions: list[Action] = []
         missing: dict[Family, list[HostnameFile]] = {"inet": [], "inet6": []}
         ordered = sorted(files, key=lambda f: (FAMILIES.index(f.family), f.ifname))
@@ -459,15 +480,9 @@ class Engine:
             else:
                 missing[file.family].append(file)
         for family in FAMILIES:
-            if not missing[family]:
-                continue
-            parts = [self._host_missing(file, now, actions) for file in missing[family]]
-            actions.append(
-                _log(
-                    f"moving addresses from failed {_fam_label(family)} interfaces:"
-                    + "".join(parts)
-                )
-            )
+            if missing[family]:
+                parts = [self._host_missing(file, now, actions) for file in missing[family]]
+                actions.append(_moving_line(family, parts))
         actions += self._sync(now) + self._enforce(now)
         self._arm_scan(now)
         return _members_first(actions)
@@ -493,6 +508,7 @@ class Engine:
         configuration are removed from the kernel, not adopted.
         """
         self.files = {(f.ifname, f.family): f for f in files}
+        self.booted = True
         forgotten = forget_nics(saved, fresh)
         inventory = self.table
         for name, nic in saved.nics.items():
@@ -500,6 +516,7 @@ class Engine:
             nic.present = hardware is not None and hardware.present
             if hardware is not None:
                 nic.index, nic.mac, nic.media = hardware.index, hardware.mac, hardware.media
+                nic.mtu = hardware.mtu  # the kernel's, whatever the saved table says
                 nic.device, nic.vlan, nic.link_up = hardware.device, hardware.vlan, hardware.link_up
                 nic.modules = nic.modules or list(hardware.modules)
         for name, hardware in inventory.nics.items():
@@ -755,7 +772,7 @@ class Engine:
         plan = choose_destinations(self.table, nic, "normal") if nic.group else {}
         # Each family on its own, as a failure moves them (guide: "as if the NIC
         # being detached had failed"); one with nowhere to go refuses the detach.
-        stranded = _stranded(plan) if nic.group else sorted(data_families(nic), key=FAMILIES.index)
+        stranded = _stranded(plan)
         if stranded and not force:
             raise IpmpError(
                 f"dr detach: {name}: holds the only functioning interfaces of group "
@@ -777,38 +794,141 @@ class Engine:
         return actions + self._sync(now)
 
     def dr_attach(self, name: str, now: float) -> list[Action]:
-        """Reattach a detached NIC: configure it from its hostname file, then fail back."""
+        """Reattach a detached NIC: configure it from its hostname file, then fail back.
+
+        The files are read as they are now (``ReadHostnameFiles``); the
+        attach completes when they arrive (``HostnameFilesRead``).
+        """
         nic = self.table.nics.get(name)
         if nic is None or name not in self.detached:
             raise IpmpError(f"dr attach: {name}: not detached")
         if not self.hardware_present.get(name, False):
             raise IpmpError(f"dr attach: {name}: no such interface in the kernel")
-        return self._reattach(nic, now)
+        self._awaiting_files.add(name)
+        return [ReadHostnameFiles(name)]
+
+    def _files_read(self, event: HostnameFilesRead) -> list[Action]:
+        """The files of a NIC as they read now replace those read before."""
+        for family in FAMILIES:
+            self.files.pop((event.ifname, family), None)
+        for file in event.files:
+            if file.ifname == event.ifname:
+                self.files[(file.ifname, file.family)] = file
+        actions: list[Action] = [_log(message) for message in event.messages]
+        return actions + self._files_ready(event.ifname, event.now)
+
+    def _files_ready(self, name: str, now: float) -> list[Action]:
+        """Finish the attach that asked for the files of ``name``."""
+        if name not in self._awaiting_files:
+            return []
+        self._awaiting_files.discard(name)
+        nic = self.table.nics.get(name)
+        if nic is None or not self.hardware_present.get(name, False):
+            return []  # gone again meanwhile
+        if name in self.detached:
+            return self._reattach(nic, now)
+        return self._returned(nic, now)
+
+    def _current_files(self, name: str) -> list[HostnameFile]:
+        return [self.files[(name, fam)] for fam in FAMILIES if (name, fam) in self.files]
 
     def _reattach(self, nic: Nic, now: float) -> list[Action]:
         before = self.table.clone()
         self.detached.discard(nic.name)
         nic.present = True
         nic.offline = False
-        nic.failed = True  # repaired like any failed NIC, then its addresses fail back
-        files = [self.files[(nic.name, fam)] for fam in FAMILIES if (nic.name, fam) in self.files]
-        holds_data = any(li.is_data for li in nic.addresses())
-        if files and not holds_data:
-            # guide: RCM configures the interface from /etc/hostname.<if>; its
-            # data addresses, living on a sibling, fail back once it works.
-            nic.instances = {}
-            actions = reconcile(before, self.table)
-            for file in files:
-                actions += self._apply_file(file, now)
+        files = self._current_files(nic.name)
+        if files:
+            actions = self._configure_from_files(nic, files, before, now)
         else:
-            # No file (or a forced detach kept data here): the recorded configuration.
+            # No file: the recorded configuration (README: Where this differs
+            # from Solaris 10), failed until it works if it has data to take back.
             for li in nic.addresses():
                 if li.nofailover and not li.placeholder and not li.unspecified:
                     li.flags |= IFF_UP
+            nic.failed = bool(nic.group)
             actions = reconcile(before, self.table)
         self.tracking.pop(nic.name, None)
         actions.append(_log(f"{nic.name} has been attached", LOG_INFO))
-        return _members_first(actions + self._sync(now) + self._evaluate(now, {nic.name}))
+        actions += self._sync(now) + self._evaluate(now, {nic.name}) + self._enforce(now)
+        return _members_first(actions)
+
+    def _returned(self, nic: Nic, now: float) -> list[Action]:
+        """A NIC that appeared after boot (hot-plugged, missing at boot, new) is configured.
+
+        guide: "Thus, the interface receives the same configuration that it
+        would have received after system boot."  Without a file it gets back
+        what it had before it went away.
+        """
+        before = self.table.clone()
+        nic.present = True
+        files = self._current_files(nic.name)
+        if files:
+            actions = self._configure_from_files(nic, files, before, now)
+        else:
+            v6 = nic.instances.get("inet6")
+            if v6 is not None and 0 in v6.units and v6.units[0].unspecified and nic.mac:
+                # Configured while missing: the link-local address comes with the MAC.
+                v6.units[0].address, v6.units[0].prefixlen = link_local_from_mac(nic.mac), 10
+            actions = reconcile(before, self.table)
+        self.tracking.pop(nic.name, None)  # tracked afresh, as a new NIC
+        return actions + self._sync(now) + self._evaluate(now) + self._enforce(now)
+
+    def _configure_from_files(
+        self, nic: Nic, files: Sequence[HostnameFile], before: HostTable, now: float
+    ) -> list[Action]:
+        """Configure ``nic`` afresh from its files, exactly as boot would lay it out.
+
+        Its data addresses that live on a sibling meanwhile stay there and
+        keep the unit the file gives them, so that failback puts each one
+        where boot would have (guide: "RCM fails back any data addresses, just
+        as if the interface had been repaired").  Addresses of the file that
+        live nowhere (``removeif`` of the failed-over copies) are created here.
+        While the files are applied the NIC is neither evaluated nor failed
+        back to: a repair half-way through would put addresses on other units.
+        What was typed on it before is gone, as after a boot; its group stays
+        until a line of the file changes it, as ``ifconfig group`` would.
+        """
+        was_failed = nic.failed
+        # Addresses of other members it hosted when it went away stay with it.
+        foreign = [li for li in nic.addresses() if li.is_data and li.home != nic.name]
+        nic.instances = {}
+        nic.standby = nic.inactive = nic.offline = False
+        nic.failed = True
+        actions = reconcile(before, self.table)
+        self._configuring = nic.name
+        try:
+            for file in files:
+                actions += self._apply_file(file, now)
+            nic = self.table.nics[nic.name]  # each command applied to a copy of the table
+            if foreign:
+                actions += self._host_again(nic.name, foreign, now)
+        finally:
+            self._configuring = None
+            self.apply_context.reserved.clear()
+        group = self.groups.get(nic.group)
+        group_failed = group is not None and group.failed
+        # Only a member has addresses to take back once it works.
+        nic.failed = bool(nic.group) and (
+            was_failed or group_failed or pending_failback(self.table, nic)
+        )
+        return actions
+
+    def _host_again(self, name: str, foreign: list[LogicalInterface], now: float) -> list[Action]:
+        """Put back the other members' addresses ``name`` hosted, on units the file left free."""
+        actions: list[Action] = []
+        for family in sorted({li.family for li in foreign}):
+            if family not in self.table.nics[name].instances:
+                # Its files no longer plumb that family: plumbed to keep them.
+                plumb = IfconfigCommand(name, False, family, (Plumb(),))
+                actions += self._apply(plumb, now, reattach=True).actions
+        before = self.table.clone()
+        nic = self.table.nics[name]
+        for li in foreign:
+            inst = nic.instances[li.family]
+            li.unit = self.apply_context.free_unit(name, inst)
+            inst.units[li.unit] = li
+        return actions + reconcile(before, self.table)
 
     def checkpoint(self) -> Checkpoint:
         """What ``rollback`` needs to undo an administrative request."""
@@ -847,6 +967,7 @@ class Engine:
             self.apply_context.reattach = False
         before, self.table = self.table, result.table
         actions: list[Action] = list(result.logs)
+        actions += mtu_changes(before, self.table)
         actions += reconcile(before, self.table)
         for name, _old, new in result.group_changes:
             self.tracking.pop(name, None)
@@ -859,21 +980,14 @@ class Engine:
         return IfconfigOutcome("\n".join(result.output), actions)
 
     def _apply_file(self, file: HostnameFile, now: float) -> list[Action]:
+        """Apply a present NIC's file line by line, each with its kernel actions."""
         actions: list[Action] = []
-        nic = self.table.nics[file.ifname]
-        if file.family not in nic.instances:
-            plumb = IfconfigCommand(file.ifname, False, file.family, (Plumb(),))
-            try:
-                actions += self._apply(plumb, now, reattach=True).actions
-            except IpmpError as err:
-                return [_log(f"{_file_name(file)}: {err.message}")]
-        for number, command in enumerate(file.commands):
-            try:
-                actions += self._apply(command, now, reattach=True).actions
-            except IpmpError as err:
-                # The boot scripts carry on with the next line (and interface).
-                actions.append(_log(f"{_file_name(file)}{_line_of(file, number)}: {err.message}"))
-        return actions
+
+        def one(command: IfconfigCommand) -> None:
+            nonlocal actions
+            actions += self._apply(command, now, reattach=True).actions
+
+        return _each_line(file, self.table.nics[file.ifname], one, actions)
 
     def _configure_afresh(self, names: Collection[str], now: float) -> list[Action]:
         """Configure NICs ``names`` from their hostname files, in the table only.
@@ -886,38 +1000,27 @@ class Engine:
         chosen = [f for f in self.files.values() if f.ifname in names]
         actions: list[Action] = []
         missing: dict[Family, list[str]] = {"inet": [], "inet6": []}
+
+        def one(command: IfconfigCommand) -> None:
+            result = apply_ifconfig(self.table, command, self.apply_context)
+            self.table = result.table
+            actions.extend(result.logs)
+
         for file in sorted(chosen, key=lambda f: (FAMILIES.index(f.family), f.ifname)):
             nic = self.table.nics.get(file.ifname)
             if nic is None or not nic.present:
                 scratch: list[Action] = []
                 missing[file.family].append(self._host_missing(file, now, scratch))
-                actions += [a for a in scratch if isinstance(a, Log)]  # the rest: reconcile
+                actions.extend(a for a in scratch if isinstance(a, Log))  # the rest: reconcile
                 continue
-            commands = list(file.commands)
-            if file.family not in nic.instances:
-                commands.insert(0, IfconfigCommand(file.ifname, False, file.family, (Plumb(),)))
-            skipped = len(commands) - len(file.commands)
             self.apply_context.reattach = True
             try:
-                for number, command in enumerate(commands):
-                    try:
-                        result = apply_ifconfig(self.table, command, self.apply_context)
-                    except IpmpError as err:
-                        where = _line_of(file, number - skipped) if number >= skipped else ""
-                        actions.append(_log(f"{_file_name(file)}{where}: {err.message}"))
-                        continue
-                    self.table = result.table
-                    actions += result.logs
+                _each_line(file, nic, one, actions)
             finally:
                 self.apply_context.reattach = False
         for family in FAMILIES:
             if missing[family]:
-                actions.append(
-                    _log(
-                        f"moving addresses from failed {_fam_label(family)} interfaces:"
-                        + "".join(missing[family])
-                    )
-                )
+                actions.append(_moving_line(family, missing[family]))
         return actions
 
     def _host_missing(self, file: HostnameFile, now: float, actions: list[Action]) -> str:
@@ -1213,31 +1316,21 @@ class Engine:
     def _nic_appeared(self, event: NicAppeared) -> list[Action]:
         before = self.table.clone()
         nic = self.table.nics.get(event.name)
+        new = nic is None
         if nic is None:
-            nic = Nic(event.name)
+            nic = Nic(event.name, present=not self.booted)
             self.table.nics[event.name] = nic
         nic.index, nic.mac, nic.media, nic.mtu = event.index, event.mac, event.media, event.mtu
         nic.modules = list(event.modules) or nic.modules
         nic.device, nic.vlan, nic.link_up = event.device, event.vlan, event.link_up
         self.hardware_present[event.name] = True
-        if event.name in self.detached:
-            return self._reattach(nic, event.now)  # RCM configures a reattached NIC
-        returning = not nic.present
-        nic.present = True
-        v6 = nic.instances.get("inet6")
-        if v6 is not None and 0 in v6.units and v6.units[0].unspecified and nic.mac:
-            # Configured while missing: the link-local address comes with the MAC.
-            v6.units[0].address, v6.units[0].prefixlen = link_local_from_mac(nic.mac), 10
-        actions = reconcile(before, self.table)
-        if returning and not nic.instances:
+        if self.booted and (new or not nic.present or event.name in self.detached):
             # guide: "RCM automatically configures the interface according to
-            # the contents of this file" -- the data addresses then fail back.
-            for family in FAMILIES:
-                file = self.files.get((nic.name, family))
-                if file is not None:
-                    actions += self._apply_file(file, event.now)
-        if returning:
-            self.tracking.pop(nic.name, None)  # tracked afresh, as a new NIC
+            # the contents of this file": read as it is now, then configure.
+            self._awaiting_files.add(event.name)
+            return [ReadHostnameFiles(event.name)]
+        nic.present = True
+        actions = reconcile(before, self.table)
         actions += self._sync(event.now) + self._evaluate(event.now)
         return actions
 
@@ -1424,16 +1517,19 @@ class Engine:
         """Check tracked NICs (``names``, or all) for failure or repair."""
         actions: list[Action] = []
         for name in list(self.tracking):
-            if names is not None and name not in names:
+            if (names is not None and name not in names) or name == self._configuring:
                 continue
             nic = self.table.nics.get(name)
             if nic is None or nic.offline:
                 continue
             probing = self._probing(nic)
-            for inst in probing:
-                self._retire_dead_targets(inst, now)
-            probing = self._probing(nic)
             if not nic.failed:
+                # facts §2: a dead target is one silent while the NIC is fine;
+                # while it is failed every target looks dead, and the first
+                # replies of a repair would retire those not yet asked again.
+                for inst in probing:
+                    self._retire_dead_targets(inst, now)
+                probing = self._probing(nic)
                 # facts §1.4/§1.6: an instance out of its quiet period with 5
                 # losses fails the NIC if the other family agrees (its own
                 # quiet period only stops it from deciding alone).
@@ -1467,7 +1563,13 @@ class Engine:
         if now < track.repair_not_before:
             return False
         if probing:
-            return any(inst.ack_run() >= NUM_PROBE_REPAIRS for inst in probing)
+            # facts §1.4: 10 answered in a row across the targets, or from the
+            # current target alone (a target that died meanwhile is not
+            # retired while the NIC is failed, see ``_evaluate``).
+            return any(
+                max(inst.ack_run(), inst.current_target_ack_run()) >= NUM_PROBE_REPAIRS
+                for inst in probing
+            )
         # After a probe failure, wait for targets to be found and to answer.
         return not (track.failed_by_probes and self._has_test_address(nic))
 
@@ -1520,8 +1622,12 @@ class Engine:
         no alternative to speak of: nothing is said, as before.
         """
         actions: list[Action] = [
-            self._failed_over(nic.name, dst.name) for dst in result.destinations
+            _log(f"Successfully failed over from NIC {nic.name} to NIC {dst.name}")
+            for dst in result.destinations
         ]
+        if result.destinations:
+            # One failover, however many members took its families.
+            self.counters["failovers"] += 1
         track = self.tracking.get(nic.name)
         if track is None:
             return actions
@@ -1532,10 +1638,6 @@ class Engine:
                 track.stranded_logged.add(family)
                 actions.append(_log(COULDNT_MOVE.format(_fam_label(family), nic.name)))
         return actions
-
-    def _failed_over(self, source: str, destination: str) -> Log:
-        self.counters["failovers"] += 1
-        return _log(f"Successfully failed over from NIC {source} to NIC {destination}")
 
     def _failed_back(self, name: str) -> Log:
         self.counters["failbacks"] += 1
@@ -1686,7 +1788,8 @@ class Engine:
             if state is not None and state.failed:
                 continue
             for nic in self.table.members(group_name):
-                actions += self._enforce_nic(nic)
+                if nic.name != self._configuring:
+                    actions += self._enforce_nic(nic)
         for nic in self.table.ordered():
             if not nic.group and nic.standby:
                 # In a group or not (``-failover`` can take a standby's last one).
@@ -1769,6 +1872,35 @@ def select_test_address(nic: Nic, family: Family) -> LogicalInterface | None:
             return li
         chosen = li
     return chosen
+
+
+def _each_line(
+    file: HostnameFile,
+    nic: Nic,
+    apply: Callable[[IfconfigCommand], None],
+    actions: list[Action],
+) -> list[Action]:
+    """Apply ``file`` to ``nic`` as the boot scripts do: plumb its family first if
+    needed (a plumb that fails ends the file), then each line, a refused line
+    logged with its number and the next one applied."""
+    if file.family not in nic.instances:
+        try:
+            apply(IfconfigCommand(file.ifname, False, file.family, (Plumb(),)))
+        except IpmpError as err:
+            actions.append(_log(f"{_file_name(file)}: {err.message}"))
+            return actions
+    for number, command in enumerate(file.commands):
+        try:
+            apply(command)
+        except IpmpError as err:
+            # The boot scripts carry on with the next line (and interface).
+            actions.append(_log(f"{_file_name(file)}{_line_of(file, number)}: {err.message}"))
+    return actions
+
+
+def _moving_line(family: Family, parts: Sequence[str]) -> Log:
+    """The boot scripts' line for the data addresses of missing interfaces."""
+    return _log(f"moving addresses from failed {_fam_label(family)} interfaces:" + "".join(parts))
 
 
 def _line_of(file: HostnameFile, number: int) -> str:

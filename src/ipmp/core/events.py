@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ipmp.core.actions import Action
+from ipmp.core.hostname_files import HostnameFile
 from ipmp.core.types import Family
 
 
@@ -55,6 +56,15 @@ class LinkCameUp:
 
     now: float
     name: str
+
+
+@dataclass(frozen=True)
+class LinkMtuChanged:
+    """The kernel's MTU of interface ``name`` is now ``mtu`` (set by us or by anyone)."""
+
+    now: float
+    name: str
+    mtu: int
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,20 @@ class SettingsChanged:
 
 
 @dataclass(frozen=True)
+class HostnameFilesRead:
+    """The hostname files of ``ifname`` as they read at ``now`` (``ReadHostnameFiles``).
+
+    ``files`` holds those that parsed (none: the interface has no file);
+    ``messages`` says, one line each, why a file was skipped.
+    """
+
+    now: float
+    ifname: str
+    files: tuple[HostnameFile, ...]
+    messages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ActionFailed:
     """The stack could not carry out ``action``; ``reason`` says why."""
 
@@ -168,10 +192,12 @@ Event = (
     | NicRemoved
     | LinkWentDown
     | LinkCameUp
+    | LinkMtuChanged
     | RoutesChanged
     | AddressesFound
     | ProbeReplyReceived
     | SettingsChanged
+    | HostnameFilesRead
     | ActionFailed
     | ActionCompleted
 )

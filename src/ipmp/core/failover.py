@@ -152,9 +152,14 @@ def choose_destinations(
     if not needed:
         return {}
     whole = choose_destination(table, src, kind, needed)
-    if whole is not None:
+    if whole is not None and whole.usable:
         return dict.fromkeys(needed, whole)
-    return {fam: choose_destination(table, src, kind, (fam,)) for fam in needed}
+    each = {fam: choose_destination(table, src, kind, (fam,)) for fam in needed}
+    if whole is not None and not any(d is not None and d.usable for d in each.values()):
+        # Only members that are not running: the one that takes every family
+        # is the last resort (to_any), as when the families were not split.
+        return dict.fromkeys(needed, whole)
+    return each
 
 
 @dataclass

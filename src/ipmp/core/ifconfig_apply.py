@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ipmp.core.actions import LOG_ERR, Log
+from ipmp.core.actions import LOG_ERR, LOG_WARNING, Log
 from ipmp.core.errors import IpmpError
 from ipmp.core.failover import (
     fail_back,
@@ -60,6 +60,9 @@ from ipmp.core.model import (
 )
 from ipmp.core.types import Family
 
+IPV6_MIN_MTU = 1280
+"""The smallest link MTU IPv6 works on (RFC 8200, section 5)."""
+
 # ifconfig keyword -> (bit, set when the keyword is given without "-")
 _FLAG_BITS: dict[str, tuple[int, bool]] = {
     "up": (IFF_UP, True),
@@ -91,12 +94,22 @@ class ApplyContext:
     classful default); ``resolve_host`` looks a host name up in the hosts file.
     ``reattach`` is set while a NIC that came back is configured from its
     hostname file: its data addresses already live on a sibling, so they are
-    left there for failback instead of being created twice.
+    left there for failback instead of being created twice.  ``reserved``
+    holds the units (NIC, family, unit) the file gave such addresses, kept
+    free for their failback while the rest of the file is applied.
     """
 
     netmask_for: Callable[[str], int | None] = _no_netmask
     resolve_host: Callable[[str], str | None] = _no_host
     reattach: bool = False
+    reserved: set[tuple[str, Family, int]] = field(default_factory=set)
+
+    def free_unit(self, name: str, inst: Instance) -> int:
+        """The lowest free logical unit of ``name``'s ``inst``, skipping reserved ones."""
+        unit = 1
+        while unit in inst.units or (name, inst.family, unit) in self.reserved:
+            unit += 1
+        return unit
 
 
 @dataclass
@@ -242,9 +255,14 @@ class _Applier:
         elif isinstance(op, SetAddress):
             address, prefixlen = self.resolve(op.address, op.prefixlen)
             li = self.current()
-            if self.skip_reattached(address):
+            elsewhere = self.reattached_elsewhere(address)
+            if elsewhere is not None:
                 if li.unit == 0 and li.unspecified:
                     li.placeholder, li.flags = True, IFF_NOFAILOVER
+                elif li.unspecified and li.unit > 0:
+                    del self.instance().units[li.unit]
+                if li.unit >= 0:
+                    self.reserve(elsewhere, li.unit)
                 self.unit = -1
                 return
             self.set_address(li, address, prefixlen)
@@ -275,6 +293,12 @@ class _Applier:
         elif isinstance(op, SetFlag):
             self.set_flag(op.name, op.on)
         elif isinstance(op, SetMtu):
+            if op.mtu < IPV6_MIN_MTU and "inet6" in self.nic.instances:
+                # RFC 8200 section 5; Linux would silently drop the NIC's IPv6.
+                raise _error(
+                    f"{self.nic_name}: mtu {op.mtu}: expected at least {IPV6_MIN_MTU} "
+                    "on an interface plumbed for inet6"
+                )
             self.nic.mtu = op.mtu
         elif isinstance(op, ModList):
             self.result.output.append(format_modlist(self.nic))
@@ -285,12 +309,22 @@ class _Applier:
         else:  # pragma: no cover - the grammar yields no other op
             raise _error(f"unsupported operation {op!r}")
 
-    def skip_reattached(self, address: str) -> bool:
+    def reattached_elsewhere(self, address: str) -> LogicalInterface | None:
         """While reattaching, a data address already living elsewhere stays there."""
         if not self.ctx.reattach:
-            return False
+            return None
         where = self.table.find_address(self.family, address)
-        return where is not None and where[1].home == self.nic_name
+        if where is None or where[1].home != self.nic_name:
+            return None
+        return where[1]
+
+    def reserve(self, elsewhere: LogicalInterface, unit: int) -> None:
+        """The file puts ``elsewhere`` on ``unit``: failback brings it there."""
+        elsewhere.home_unit = unit
+        self.ctx.reserved.add((self.nic_name, self.family, unit))
+
+    def free_unit(self, inst: Instance) -> int:
+        return self.ctx.free_unit(self.nic_name, inst)
 
     def plumb(self) -> None:
         nic = self.nic
@@ -349,10 +383,12 @@ class _Applier:
             )
         address, prefixlen = self.resolve(op.address, op.prefixlen)
         inst = self.instance()
-        if self.skip_reattached(address):
+        elsewhere = self.reattached_elsewhere(address)
+        if elsewhere is not None:
+            self.reserve(elsewhere, self.free_unit(inst))
             self.unit = -1
             return
-        unit = inst.free_unit()
+        unit = self.free_unit(inst)
         li = self.new_logical(unit, UNSPECIFIED[self.family])
         self.set_address(li, address, prefixlen)
         inst.units[unit] = li
@@ -450,7 +486,11 @@ class _Applier:
         nic.inactive = nic.standby and not any(li.is_data and li.up for li in nic.addresses())
 
     def check_planning_rules(self, nic: Nic, group: str) -> None:
-        """The guide's planning rules (How to Plan for an IPMP Group)."""
+        """The guide's planning rules (How to Plan for an IPMP Group).
+
+        Media, MAC, VLAN and STREAMS modules are refused; a subnet another
+        group uses is warned about (printed and logged) and allowed.
+        """
         members = [m for m in self.table.members(group) if m is not nic and m.present]
         for member in members:
             if member.media != nic.media:
@@ -488,10 +528,16 @@ class _Applier:
                 if li.unspecified or li.link_local or li.placeholder:
                     continue
                 if li.network() in mine:
-                    raise _error(
-                        f"group {group}: subnet {li.network()} of {nic.name} is already used by "
-                        f"group {other.group}; configure only one IPMP group per subnet"
+                    # A warning, not a refusal: the guide's own Example 31-8
+                    # moves hme0 out of a two-member group into "cs-link".
+                    message = (
+                        f"ifconfig: warning: group {group}: subnet {li.network()} of "
+                        f"{nic.name} is also used by group {other.group}; configure only "
+                        "one IPMP group per subnet"
                     )
+                    self.result.output.append(message)
+                    self.result.logs.append(Log(LOG_WARNING, message))
+                    return
 
     # -- STREAMS modules -----------------------------------------------------
 

@@ -402,8 +402,13 @@ class ProbeInstance:
             probe.target.highest_acked_seq = reply.seq
         # For ipmpstat -p: RTT up to the daemon's handling, NETRTT up to the
         # kernel's receipt (illumos' ACKPROC and ACKRECV times, facts §7.1).
-        net = None if reply.received_at is None else reply.received_at - probe.sent_at
-        self.settled.append(Settled(probe, reply.now - probe.sent_at, net))
+        # The kernel's stamp reaches the loop's clock through the wall clock: a
+        # clock step in between could put it outside [0, RTT]; it never is.
+        rtt_now = max(0.0, reply.now - probe.sent_at)
+        net = None
+        if reply.received_at is not None:
+            net = min(rtt_now, max(0.0, reply.received_at - probe.sent_at))
+        self.settled.append(Settled(probe, rtt_now, net))
         return ReplyVerdict(True, rtt=rtt if usable else None, target=probe.target)
 
     def _ambiguous(self, message: str) -> ReplyVerdict:
@@ -443,13 +448,22 @@ class ProbeInstance:
         """Consecutive answered probes, newest first."""
         return len(self._run(ProbeState.ACKED))
 
+    def current_target_ack_run(self) -> int:
+        """Consecutive answers from the target of the newest settled probe (facts §1.4)."""
+        newest = next(self._settled(), None)
+        return 0 if newest is None else self._target_run(newest.target, ProbeState.ACKED)
+
     def target_loss_run(self, target: Target) -> int:
         """Consecutive losses of one target (a dead target, not a dead NIC)."""
+        return self._target_run(target, ProbeState.LOST)
+
+    def _target_run(self, target: Target, state: ProbeState) -> int:
+        """The newest settled probes of ``target`` that are all in ``state``."""
         run = 0
         for probe in self._settled():
             if probe.target is not target:
                 continue
-            if probe.state is not ProbeState.LOST:
+            if probe.state is not state:
                 break
             run += 1
         return run

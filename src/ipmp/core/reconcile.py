@@ -17,6 +17,7 @@ from ipmp.core.actions import (
     MoveAddress,
     PlumbInterface,
     RemoveAddress,
+    SetLinkMtu,
     UnplumbInterface,
     UpdateAddress,
 )
@@ -141,6 +142,15 @@ def reconcile(old: HostTable, new: HostTable) -> list[Action]:
     return actions
 
 
+def mtu_changes(old: HostTable, new: HostTable) -> list[Action]:
+    """``ifconfig IF mtu N``: the present NICs whose MTU the change gives a new value."""
+    return [
+        SetLinkMtu(name, nic.mtu)
+        for name, nic in sorted(new.nics.items())
+        if nic.present and name in old.nics and old.nics[name].mtu != nic.mtu
+    ]
+
+
 def undo_actions(done: Sequence[Action], before: HostTable) -> list[Action]:
     """The kernel actions that take back ``done`` (newest first).
 
@@ -190,6 +200,10 @@ def undo_actions(done: Sequence[Action], before: HostTable) -> list[Action]:
                         old.test,
                     )
                 )
+        elif isinstance(action, SetLinkMtu):
+            nic = before.nics.get(action.ifname)
+            if nic is not None:
+                undo.append(SetLinkMtu(action.ifname, nic.mtu))
         elif isinstance(action, PlumbInterface):
             undo.append(UnplumbInterface(action.name, action.family))
         elif isinstance(action, UnplumbInterface):

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ipmp.core.errors import IpmpError
+from ipmp.daemon.safedirs import make_dirs
 
 PROTOCOL_VERSION = 1
 MAX_REQUEST = 64 * 1024
@@ -40,7 +41,8 @@ SOCKET_NAME = "mpathd.sock"
 _SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 _PEERCRED = struct.Struct("3i")
 _GID = struct.Struct("I")
-_NGROUPS_MAX = 65536
+_GETSOCKOPT_MAX = 1024
+"""The largest option buffer CPython's socket.getsockopt accepts."""
 SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
 _REQUEST_FIELDS = frozenset({"v", "id", "op", "args"})
 
@@ -73,10 +75,17 @@ class Peer:
     """The peer's supplementary groups (``SO_PEERGROUPS``)."""
 
 
+GID_MAX = 0xFFFFFFFE
+"""The largest gid (``(gid_t) -1`` means "none")."""
+
+
 def resolve_group(group: str) -> int:
     """The gid of ``group``: a name from the group database, or a number as it is."""
-    if group.isdigit():
-        return int(group)
+    if group.isascii() and group.isdecimal():
+        gid = int(group)
+        if gid > GID_MAX:
+            raise IpmpError(f"group {group}: not a gid (0 to {GID_MAX})")
+        return gid
     try:
         return grp.getgrnam(group).gr_gid
     except KeyError:
@@ -89,8 +98,9 @@ def is_privileged(uid: int, gids: Iterable[int], control_gid: int | None) -> boo
 
     Membership is what the kernel says of the peer (its primary gid and its
     supplementary groups, from ``SO_PEERCRED`` and ``SO_PEERGROUPS``), never a
-    name looked up in ``/etc/group``: a user removed from the group, or given
-    it only by name, does not count until its processes really carry it.
+    name looked up in ``/etc/group``: a user added to the group counts once
+    its processes carry it (a new login), and one removed keeps it in the
+    processes that still carry it, as for file permissions.
     """
     if uid == 0:
         return True
@@ -99,18 +109,32 @@ def is_privileged(uid: int, gids: Iterable[int], control_gid: int | None) -> boo
     return control_gid in gids
 
 
-def _peer_groups(sock: Any) -> tuple[int, ...]:
-    size = 64 * _GID.size
-    while True:
-        try:
-            raw = sock.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, size)
-        except OSError as exc:
-            if exc.errno == errno.ERANGE and size < _NGROUPS_MAX * _GID.size:
-                size = _NGROUPS_MAX * _GID.size
-                continue
+def _peer_groups(sock: Any, pid: int) -> tuple[int, ...]:
+    """The peer's supplementary groups: ``SO_PEERGROUPS``, else ``/proc/PID/status``.
+
+    CPython's getsockopt takes at most 1024 bytes (256 groups); a peer with
+    more gets ERANGE, and its groups are then read from its process (a pid
+    could be reused in between, which is why the socket is asked first).
+    """
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, _GETSOCKOPT_MAX)
+    except OSError as exc:
+        if exc.errno != errno.ERANGE or pid <= 0:
             return ()
-        count = len(raw) // _GID.size
-        return struct.unpack(f"{count}I", raw[: count * _GID.size])
+        return _proc_groups(pid)
+    count = len(raw) // _GID.size
+    return tuple(struct.unpack(f"{count}I", raw[: count * _GID.size]))
+
+
+def _proc_groups(pid: int) -> tuple[int, ...]:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Groups:"):
+                    return tuple(int(g) for g in line.split()[1:] if g.isdecimal())
+    except OSError:
+        pass
+    return ()
 
 
 def peer_of(sock: Any, control_gid: int | None) -> Peer:
@@ -120,7 +144,7 @@ def peer_of(sock: Any, control_gid: int | None) -> Peer:
         pid, uid, gid = _PEERCRED.unpack(raw)
     except (OSError, AttributeError, struct.error):
         return Peer(pid=0, uid=-1, gid=-1, privileged=False)
-    groups = _peer_groups(sock)
+    groups = _peer_groups(sock, pid)
     privileged = is_privileged(uid, (gid, *groups), control_gid)
     return Peer(pid=pid, uid=uid, gid=gid, privileged=privileged, groups=groups)
 
@@ -667,25 +691,6 @@ async def _discard_until_eof(reader: asyncio.StreamReader) -> None:
     with contextlib.suppress(ConnectionError):
         while await reader.read(MAX_REQUEST):
             pass
-
-
-def make_dirs(directory: Path) -> None:
-    """Create ``directory`` and its missing parents, mode 0755 (IpmpError if one cannot be)."""
-    missing: list[Path] = []
-    current = directory
-    while not current.exists():
-        missing.append(current)
-        if current.parent == current:
-            break
-        current = current.parent
-    for path in reversed(missing):
-        try:
-            path.mkdir(mode=0o755)
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise IpmpError(f"cannot create {path}: {exc.strerror or exc}") from None
-        os.chmod(path, 0o755)
 
 
 def _describe(exc: BaseException) -> str:

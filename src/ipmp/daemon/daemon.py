@@ -31,6 +31,7 @@ from ipmp.core.actions import (
     MoveAddress,
     PlumbInterface,
     RemoveAddress,
+    SetLinkMtu,
     UnplumbInterface,
     UpdateAddress,
 )
@@ -38,6 +39,7 @@ from ipmp.core.engine import Engine
 from ipmp.core.errors import IpmpError
 from ipmp.core.events import Event
 from ipmp.core.flags import IFF_DEPRECATED, IFF_UP
+from ipmp.core.hostname_files import HostnameFile
 from ipmp.core.ifconfig_grammar import ModList, parse_ifconfig
 from ipmp.core.model import HostTable, Instance, LogicalInterface
 from ipmp.core.persist import changed_nics, saved_file_digests, table_from_state
@@ -45,6 +47,7 @@ from ipmp.core.status import snapshot
 from ipmp.daemon import sdnotify
 from ipmp.daemon.control import ControlServer, Peer, Request, Subscription, socket_path
 from ipmp.daemon.logsink import emit, make_logger
+from ipmp.daemon.main import IGNORED_SIGNALS
 from ipmp.daemon.request_args import check_args
 from ipmp.daemon.simcontrol import apply_sim_command
 from ipmp.daemon.statefile import (
@@ -56,7 +59,7 @@ from ipmp.daemon.statefile import (
     written_this_boot,
 )
 from ipmp.driver import Driver
-from ipmp.rootfs import read_mpathd, read_root
+from ipmp.rootfs import read_hostname_files, read_mpathd, read_root
 from ipmp.sim.host import SimHost
 from ipmp.sim.topology import Topology, load_topology, write_etc
 from ipmp.stack import Stack
@@ -107,6 +110,7 @@ ADDRESS_ACTIONS = (
     RemoveAddress,
     UpdateAddress,
     MoveAddress,
+    SetLinkMtu,
 )
 CRASH_AFTER_ENV = "IPMP_SIM_CRASH_AFTER"
 """Fault injection for crash tests: SIGKILL the daemon after this many kernel
@@ -125,6 +129,8 @@ class _SavedSimHost:
         self.kernel_actions = 0
         self.unsaved: OSError | None = None
         self.log: Callable[[Log], None] = lambda log: None
+        self.retry: Callable[[], None] = lambda: None
+        """Asks for ``save`` to be called again later (the daemon's retry timer)."""
 
     def save(self) -> None:
         """Save the world; a failure is logged once (the kernel in memory goes on)."""
@@ -141,6 +147,7 @@ class _SavedSimHost:
                     )
                 )
             self.unsaved = exc
+            self.retry()
             return
         if self.unsaved is not None:
             self.unsaved = None
@@ -193,10 +200,6 @@ def _describe_request(op: str, args: dict[str, Any]) -> str:
     return op
 
 
-IGNORED_SIGNALS = (signal.SIGUSR2, signal.SIGALRM, signal.SIGQUIT)
-"""Signals whose default action would end the daemon and that mean nothing to it."""
-
-
 class Daemon:
     """One engine, one stack, one timer, one control socket."""
 
@@ -229,9 +232,17 @@ class Daemon:
             netmask_for=self.config.netmask_for,
             resolve_host=self.config.resolve_host,
         )
-        self.driver = Driver(self.engine, stack, on_log=self._log, persist=self._persist)
+        self.driver = Driver(
+            self.engine,
+            stack,
+            on_log=self._log,
+            persist=self._persist,
+            # A NIC attached at run time gets its files as they read now.
+            read_files=self._read_hostname_files,
+        )
         if self.sim is not None:
             self.sim.log = lambda log: self._log(0.0, log)
+            self.sim.retry = self._schedule_retry
         self.subscribers: list[Subscription] = []
         self._timer: asyncio.TimerHandle | None = None
         self._poked = False
@@ -417,6 +428,7 @@ class Daemon:
             line = move_aside(source, ".corrupt", what)
             self._log(now, Log(LOG_ERR, f"{line}; starting from the hostname files"))
             self._rejected = True
+            self._legacy = None  # moved aside already, not migrated
             return None, {}
         self._source = source
         if recorded is None:
@@ -427,7 +439,31 @@ class Daemon:
                 for name, digest in self.config.digests.items()
                 if _mtime(self.root / "etc" / name) <= written
             }
-        return table, changed_nics(recorded, self.config.digests)
+        return table, self._usable_changes(changed_nics(recorded, self.config.digests), now)
+
+    def _usable_changes(self, changed: dict[str, list[str]], now: float) -> dict[str, list[str]]:
+        """The changed NICs to configure afresh: not those with a file that cannot be used.
+
+        A hostname file that no longer reads or parses says nothing of what the
+        administrator wants now; configuring its NIC "afresh" from it would
+        take every address off the NIC.  Such a NIC keeps its running state.
+        """
+        assert self.config is not None
+        usable: dict[str, list[str]] = {}
+        for nic, names in changed.items():
+            bad = [name for name in names if name in self.config.unusable]
+            if bad:
+                self._log(
+                    now,
+                    Log(
+                        LOG_ERR,
+                        f"{', '.join(bad)} changed but cannot be used (see above): "
+                        f"{nic} keeps its running configuration",
+                    ),
+                )
+            else:
+                usable[nic] = names
+        return usable
 
     def _fit_to_host(self, table: HostTable, now: float) -> set[str] | None:
         """Check a saved table against this host; None if it does not describe it.
@@ -490,6 +526,7 @@ class Daemon:
             line = move_aside(path, ".mismatch", why)
             self._log(now, Log(LOG_ERR, f"{line}; starting from the hostname files"))
             self._rejected = True
+            self._legacy = None  # moved aside already, not migrated
             return None
         for line in lines:
             self._log(now, Log(LOG_WARNING, line))
@@ -632,6 +669,17 @@ class Daemon:
         self.reload(self._loop.time())
         self._after_step()
 
+    def _read_hostname_files(self, ifname: str) -> tuple[list[HostnameFile], list[str]]:
+        """A NIC attached at run time: its files as they read now (and their digests
+        recorded, so that the next restart compares with what was applied last)."""
+        digests = self.config.digests if self.config is not None else None
+        return read_hostname_files(self.root, ifname, digests)
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        """A stream ended (the client left): forget it now, not at the next record."""
+        if sub in self.subscribers:
+            self.subscribers.remove(sub)
+
     def _ignored_signal(self, number: int) -> None:
         assert self._loop is not None
         name = signal.Signals(number).name
@@ -695,7 +743,15 @@ class Daemon:
         if self._sync_timer is not None:
             self._sync_timer.cancel()
             self._sync_timer = None
+        if self.sim is not None and self.sim.unsaved is not None:
+            self.sim.save()  # the simulated kernel could not be saved either
         self._try_save(durable=True)
+
+    def _schedule_retry(self) -> None:
+        """Try ``_write_state`` again later, backing off while it keeps failing."""
+        if self._sync_timer is None and self._loop is not None:
+            self._sync_timer = self._loop.call_later(self._retry_delay, self._write_state)
+            self._retry_delay = min(self._retry_delay * 2, STATE_RETRY_MAX)
 
     def _set_disk_fault(self, code: int | None) -> None:
         """``sim disk``: make the state writes fail with ``code`` (None: repaired)."""
@@ -732,9 +788,7 @@ class Daemon:
                         "all the same, the state is saved again as soon as it can be",
                     ),
                 )
-            if self._sync_timer is None and self._loop is not None:
-                self._sync_timer = self._loop.call_later(self._retry_delay, self._write_state)
-                self._retry_delay = min(self._retry_delay * 2, STATE_RETRY_MAX)
+            self._schedule_retry()
 
     def _save_error(self, exc: OSError) -> str:
         """``/run/ipmp/state.json: No space left on device``."""
@@ -831,8 +885,15 @@ class Daemon:
         if op == "snapshot":
             return snapshot(self.engine, now)
         if op == "ifconfig":
+            before = self.engine.checkpoint()
             outcome = self.engine.ifconfig(args["argv"], now, args.get("show_ether", False))
-            self.driver.execute(outcome.actions, now)
+            report = self.driver.execute(outcome.actions, now)
+            refused = [f for f in report.failed if isinstance(f.action, ADDRESS_ACTIONS)]
+            if refused:
+                # All or nothing, as for offline/online: a step the kernel
+                # refused (an MTU it does not take) undoes the whole command.
+                self.driver.execute(self.engine.rollback(before, report.completed, now), now)
+                raise IpmpError(f"ifconfig: {refused[0].reason}; nothing was changed")
             return {"output": outcome.output}
         if op in ("offline", "online", "dr_detach", "dr_attach"):
             return self._admin(op, args["interface"], args.get("force", False), now)
@@ -841,7 +902,7 @@ class Daemon:
         if op == "probes":
             if not self.subscribers and self.metrics is None:
                 self.engine.drain_probe_records()  # what settled while nobody listened
-            sub = Subscription()
+            sub = Subscription(on_close=lambda: self._unsubscribe(sub))
             self.subscribers.append(sub)
             return sub
         if op == "reload":

@@ -17,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 from pathlib import Path
 
 from ipmp.core.errors import IpmpError
-from ipmp.daemon.control import make_dirs
+from ipmp.daemon.safedirs import make_dirs
 
 LOCK_NAME = "in.mpathd.lock"
+LOCK_MODE = 0o644
 
 
 def lock_path(root: Path) -> Path:
@@ -40,9 +42,19 @@ def take_instance_lock(root: Path) -> int:
     path = lock_path(root)
     make_dirs(path.parent)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, LOCK_MODE)
     except OSError as exc:
         raise IpmpError(f"cannot open the lock file {path}: {exc.strerror or exc}") from None
+    # Not a link (O_NOFOLLOW), and not a hard link or device either: the PID
+    # is written into it, which must not land in a file of someone else's.
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_uid not in (0, os.geteuid()):
+        os.close(fd)
+        raise IpmpError(
+            f"the lock file {path} is not a regular file of root's with one link: "
+            "refusing to use it"
+        )
+    os.fchmod(fd, LOCK_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

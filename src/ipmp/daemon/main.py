@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -15,6 +16,9 @@ from pathlib import Path
 from ipmp import version_line
 from ipmp.core.errors import IpmpError
 from ipmp.rootfs import default_root
+
+IGNORED_SIGNALS = (signal.SIGUSR2, signal.SIGALRM, signal.SIGQUIT)
+"""Signals whose default action would end the daemon and that mean nothing to it."""
 
 CHECK_TIMERS_ENV = "IPMP_CHECK_TIMERS"
 """Set to 1 (the test suite does) to check the engine's timer index at every step."""
@@ -27,24 +31,25 @@ def _address(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _root(given: Path | None, sim: Path | None) -> Path:
-    """``--root``, else ``$IPMP_ROOT``, else ``/``, except for the simulator.
+def _root(given: Path | None, sim: Path | None) -> tuple[Path, bool]:
+    """``--root``, else ``$IPMP_ROOT``, else ``/``, except for the simulator; and
+    whether it is a scratch directory made here (removed when the daemon ends).
 
     A simulated host must never write into the real /etc, /var and /run: with
     no root given it gets a fresh scratch directory, named on stderr so that
     the clients can be pointed at it.
     """
     if given is not None:
-        return given
+        return given, False
     if sim is None or "IPMP_ROOT" in os.environ:
-        return default_root()
+        return default_root(), False
     scratch = Path(tempfile.mkdtemp(prefix="ipmp-sim-"))
     print(
         f"in.mpathd: simulated host's root is {scratch} (export IPMP_ROOT={scratch} "
         "for ipmpstat and ipmp)",
         file=sys.stderr,
     )
-    return scratch
+    return scratch, True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Start the daemon; return its exit status (1 or 2, with one line on stderr, if it cannot)."""
     # Until the loop's own handlers log them, these must not end the daemon.
-    for number in (signal.SIGUSR2, signal.SIGALRM, signal.SIGQUIT):
+    for number in IGNORED_SIGNALS:
         signal.signal(number, signal.SIG_IGN)
     args = build_parser().parse_args(argv)
     if args.metrics is not None:
@@ -89,19 +94,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+    if args.group is not None:
+        from ipmp.daemon.control import resolve_group
+
+        try:
+            resolve_group(args.group)  # before anything is touched, not once the kernel is set
+        except IpmpError as err:
+            print(f"in.mpathd: --group: {err.message}", file=sys.stderr)
+            return 2
     from ipmp.core.engine import Engine
     from ipmp.daemon.daemon import Daemon, DaemonOptions
     from ipmp.daemon.instance import take_instance_lock
     from ipmp.daemon.metrics import listen
+    from ipmp.daemon.safedirs import check_root
 
     if os.environ.get(CHECK_TIMERS_ENV) == "1":
         Engine.check_timers = True
-    root = _root(args.root, args.sim)
+    root, scratch = _root(args.root, args.sim)
     lock: int | None = None
     listeners: list[socket.socket] = []
     try:
         # First of all, before any kernel, configuration, state or socket
-        # access: one daemon per root, and the metrics port is ours.
+        # access: a root nobody else can redirect, one daemon per root, and
+        # the metrics port is ours.
+        check_root(root)
         lock = take_instance_lock(root)
         if args.metrics is not None:
             listeners = listen(*args.metrics)
@@ -125,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sock.close()
         if lock is not None:
             os.close(lock)
+        if scratch:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

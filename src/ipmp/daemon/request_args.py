@@ -49,7 +49,10 @@ OPERATIONS: dict[str, dict[str, Arg]] = {
 _EXPECTED = {
     "interface": "an interface name (1-15 characters, no '/', ':', spaces or control characters)",
     "boolean": "true or false",
-    "strings": f"a list of at most {MAX_STRINGS} strings without control characters",
+    "strings": (
+        f"a list of at most {MAX_STRINGS} strings of at most {MAX_WORD} characters "
+        "without control characters"
+    ),
 }
 
 

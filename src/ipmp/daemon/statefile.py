@@ -6,6 +6,7 @@ after SIGKILL or a power cut in the middle of a write.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -14,23 +15,45 @@ from pathlib import Path
 from typing import Any
 
 from ipmp.core.errors import IpmpError
+from ipmp.daemon.safedirs import create_exclusive, ensure_dirs
+from ipmp.rootfs import read_capped
+
+STATE_FILE_MODE = 0o600
 
 
 def write_json(path: Path, data: Any, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` as JSON, atomically (and durably unless told not to)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace ``path`` with ``data`` as JSON, atomically (and durably unless told not to).
+
+    The temporary file is created with ``O_EXCL | O_NOFOLLOW``, mode 0600
+    whatever the umask: a name planted there (a symbolic link to a file of
+    root's) is removed, never written through; the rename then replaces
+    ``path`` itself, a link there included, never its target.  A failed
+    write leaves no temporary file.  Raises ``OSError``.
+    """
+    ensure_dirs(path.parent)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, text.encode())
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        fd = create_exclusive(tmp, STATE_FILE_MODE)
+    except FileExistsError:
+        os.unlink(tmp)  # left by a dead process of this PID, or planted
+        fd = create_exclusive(tmp, STATE_FILE_MODE)
+    try:
+        try:
+            view = memoryview(text.encode())
+            while view:
+                view = view[os.write(fd, view) :]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     if durable:
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.fsync(dir_fd)
         finally:
@@ -90,19 +113,11 @@ def read_json(path: Path) -> Any | None:
         for test, kind in _KINDS:
             if test(mode):
                 raise IpmpError(move_aside(path, ".corrupt", f"not a regular file but {kind}"))
-        chunks: list[bytes] = []
-        left = MAX_STATE_BYTES + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
+        data = read_capped(fd, MAX_STATE_BYTES)
     except OSError as exc:
         raise IpmpError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
-    data = b"".join(chunks)
     if len(data) > MAX_STATE_BYTES:
         raise IpmpError(move_aside(path, ".corrupt", f"larger than {MAX_STATE_BYTES} bytes"))
     try:

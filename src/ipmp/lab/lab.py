@@ -476,6 +476,31 @@ class Lab:
             if commands.link_exists(self.switch_ns, port):
                 commands.ip(self.switch_ns, "link", "set", port, "up" if up else "down")
 
+    def set_admin(self, name: str, up: bool) -> None:
+        """``ip link set NAME up|down`` on host NIC ``name``: the administrative state."""
+        self._nic(name)
+        commands.ip(self.host_ns, "link", "set", name, "up" if up else "down")
+
+    def set_dormant(self, name: str, on: bool) -> None:
+        """Make host NIC ``name`` dormant (operstate DORMANT, carrier still up), or not.
+
+        As an 802.1X supplicant does: link mode dormant and IFLA_OPERSTATE set
+        from user space (iproute2 has no command for the operstate; pyroute2
+        sends it).  Off: operstate UP, then link mode default again.
+        """
+        self._nic(name)
+        if on:
+            commands.ip(self.host_ns, "link", "set", name, "mode", "dormant")
+        code = (
+            "import sys; from pyroute2 import IPRoute; ipr = IPRoute(); "
+            "ipr.link('set', index=ipr.link_lookup(ifname=sys.argv[1])[0], "
+            "IFLA_OPERSTATE=sys.argv[2]); ipr.close()"
+        )
+        state = "DORMANT" if on else "UP"
+        commands.run(commands.in_netns(self.host_ns, [sys.executable, "-c", code, name, state]))
+        if not on:
+            commands.ip(self.host_ns, "link", "set", name, "mode", "default")
+
     def set_drop(self, name: str, on: bool) -> None:
         """Make the switch port of ``name`` drop every frame silently (carrier stays up)."""
         self.switch_port(name)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import ipaddress
 import os
@@ -38,7 +39,7 @@ from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTMGRP_LINK
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
-from pyroute2.netlink.rtnl.ifinfmsg import IFF_LOOPBACK, IFF_RUNNING, IFF_UP
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_LOOPBACK, IFF_LOWER_UP, IFF_RUNNING, IFF_UP
 
 from ipmp.core.actions import (
     Action,
@@ -48,9 +49,11 @@ from ipmp.core.actions import (
     MoveAddress,
     PlumbInterface,
     PrepareInterface,
+    ReadHostnameFiles,
     ReleaseInterface,
     RemoveAddress,
     SendProbe,
+    SetLinkMtu,
     SpreadOutbound,
     UnplumbInterface,
     UpdateAddress,
@@ -63,6 +66,7 @@ from ipmp.core.events import (
     Event,
     FoundAddress,
     LinkCameUp,
+    LinkMtuChanged,
     LinkWentDown,
     NicAppeared,
     NicRemoved,
@@ -74,7 +78,7 @@ from ipmp.core.events import (
 from ipmp.core.types import Family
 from ipmp.linux import packets
 from ipmp.linux.route_watch import RouteWatcher
-from ipmp.linux.rtnl_batch import AddressBatcher, AddressChange
+from ipmp.linux.rtnl_batch import AddressBatcher, AddressChange, set_link_mtu
 
 TEST_TABLE_BASE = 10000
 """Policy-routing table of interface index i: TEST_TABLE_BASE + i."""
@@ -83,7 +87,9 @@ TEST_RULE_PRIORITY = 100
 ROUTE_SETTLE = 0.05
 """Seconds to let a burst of route events settle before reading the table again."""
 CARRIER_GRACE = 2.0
-"""Seconds a freshly brought-up interface may take to show its carrier."""
+"""Seconds an interface the daemon brings up for the first time may take to show its carrier."""
+OPER_UP = ("UP", "UNKNOWN")
+"""Operational states that carry traffic: the kernel's netif_oper_up() (linux-peers §5.3)."""
 ANNOUNCE_SCHEDULE = (0.0, 0.25, 1.0, 2.0)
 """Seconds after a move at which the new interface announces the address."""
 ANNOUNCE_CHUNK = 100
@@ -99,6 +105,10 @@ MEMBER_SYSCTLS = (
     # kernel keeps choosing nexthops on a dead link (BENCHMARKS.md, mass failover).
     ("ipv4", "ignore_routes_with_linkdown", "1"),
     ("ipv6", "ignore_routes_with_linkdown", "1"),
+    # Solaris keeps a NIC's addresses while it is down; Linux drops its IPv6
+    # ones on "ip link set X down" unless told to keep them, and an IPv6 test
+    # address would then be lost with the failure it should detect the repair of.
+    ("ipv6", "keep_addr_on_down", "1"),
 )
 """linux-peers §6.4: what a NIC sharing a subnet with its siblings needs."""
 
@@ -113,6 +123,8 @@ LINK_LOCAL_PREFIX = 10  # as Solaris prints it; Linux uses /64
 
 @dataclass
 class _Link:
+    """One netdev: what the kernel says of it and what the engine was told."""
+
     name: str
     index: int
     mac: str
@@ -120,7 +132,14 @@ class _Link:
     """The link state as the engine knows it."""
     kind: str
     admin_up: bool = True
-    carrier: bool = True
+    working: bool = True
+    """The kernel's own verdict: administratively up, with carrier, operstate UP or UNKNOWN."""
+    mtu: int = 1500
+    operstate: str = ""
+    judged: bool = True
+    """False while it has been down since we first saw it: not yet brought up, no verdict."""
+    waiting: bool = False
+    """Brought up for the first time and given CARRIER_GRACE to show its carrier."""
 
 
 @dataclass
@@ -176,9 +195,10 @@ class LinuxStack:
         async for msg in await self._ipr.link("dump"):
             link = self._link_of(msg)
             if link is not None:
-                self._links[link.name] = link
+                self._links[link.name] = self._first_seen(link)
                 self._inventory.append(self._appeared(link, now))
         self._inventory.append(await self._found_addresses(now))
+        self._judge_configured()
         self._inventory.append(RoutesChanged(now, await self._routes()))
         self._tasks = [
             asyncio.create_task(self._worker()),
@@ -211,10 +231,12 @@ class LinuxStack:
         return list(self._inventory)
 
     def execute(self, action: Action, now: float) -> list[Event]:
-        if isinstance(action, Log):
-            raise ValueError("Log actions belong to the daemon, not to the stack")
+        if isinstance(action, Log | ReadHostnameFiles):
+            raise ValueError(f"{type(action).__name__} belongs to the daemon, not the stack")
         if isinstance(action, SendProbe):
             return [self._send_probe(action, now)]
+        if isinstance(action, SetLinkMtu):
+            return self._set_mtu(action, now)
         if isinstance(action, AnnounceAddress) and not self._busy and self._queue.empty():
             return [self._announce(action, now)]
         # In order by the worker: an announcement waits for the move before it,
@@ -229,6 +251,27 @@ class LinuxStack:
         events, self._pending = self._pending, []
         return events
 
+    def _set_mtu(self, action: SetLinkMtu, now: float) -> list[Event]:
+        """At once, not through the worker: ifconfig answers whether the kernel took it.
+
+        A refusal comes with the MTU the link keeps: status shows the kernel's.
+        """
+        link = self._links.get(action.ifname)
+        if link is None:
+            return [ActionFailed(now, action, f"{action.ifname}: no such interface")]
+        try:
+            code, text = set_link_mtu(link.index, action.mtu)
+        except OSError as err:
+            code, text = err.errno or errno.EIO, _describe(err)
+        if code:
+            why = os.strerror(code) + (f" ({text})" if text else "")
+            return [
+                ActionFailed(now, action, f"{action.ifname}: mtu {action.mtu}: {why}"),
+                LinkMtuChanged(now, link.name, link.mtu),
+            ]
+        link.mtu = action.mtu  # its RTM_NEWLINK follows: no news for the engine then
+        return [ActionCompleted(now, action)]
+
     def _report(self, event: Event) -> None:
         self._pending.append(event)
         if self.notify is not None:
@@ -237,19 +280,41 @@ class LinuxStack:
     # ------------------------------------------------------------ inventory
 
     def _link_of(self, msg: Any) -> _Link | None:
+        """The kernel's facts about one link from an RTM_NEWLINK message (or a dump)."""
         name = msg.get("ifname")
         if not name or msg["flags"] & IFF_LOOPBACK:
             return None
         info = msg.get("linkinfo")
         kind = (info.get("kind") if info is not None else None) or "eth"
         mac = msg.get("address") or ""
-        # An interface that is administratively down has no carrier to judge:
-        # like Solaris' initial link state it counts as up until it is brought
-        # up (plumbed) and then shows whether its cable works.
+        # Every way a link goes away clears one of these (linux-peers §5.3):
+        # IFF_UP is the administrative state ("ip link set X down"); the
+        # kernel sets IFF_RUNNING only when the operstate is UP or UNKNOWN, so
+        # DOWN, LOWERLAYERDOWN (a veth whose peer is down, a macvlan whose
+        # lower device is), DORMANT and NOTPRESENT clear it; IFF_LOWER_UP is
+        # the carrier.  The operstate is read too: RUNNING is derived from it.
+        # (``msg.get("state")`` is IFF_UP again, not the operstate.)
         flags = msg["flags"]
-        carrier, admin_up = bool(flags & IFF_RUNNING), bool(flags & IFF_UP)
-        running = carrier or not admin_up
-        return _Link(name, msg["index"], _solaris_mac(mac), running, kind, admin_up, carrier)
+        admin_up = bool(flags & IFF_UP)
+        operstate = str(msg.get("operstate") or "")
+        working = (
+            admin_up
+            and bool(flags & IFF_RUNNING)
+            and bool(flags & IFF_LOWER_UP)
+            and operstate in (*OPER_UP, "")
+        )
+        mtu = int(msg.get("mtu") or 0)
+        return _Link(
+            name,
+            msg["index"],
+            _solaris_mac(mac),
+            working,
+            kind,
+            admin_up,
+            working,
+            mtu,
+            operstate,
+        )
 
     def _appeared(self, link: _Link, now: float) -> NicAppeared:
         return NicAppeared(
@@ -258,7 +323,7 @@ class LinuxStack:
             index=link.index,
             mac=link.mac,
             media="ether",
-            mtu=1500,
+            mtu=link.mtu,
             link_up=link.running,
             # Linux has no STREAMS: the same "modules" above every driver.
             modules=("arp", "ip", link.kind),
@@ -406,25 +471,76 @@ class LinuxStack:
             return
         now = self._loop.time()
         old = self._links.get(link.name)
-        self._links[link.name] = link
         if old is None or old.index != link.index:
+            self._links[link.name] = self._first_seen(link)
             self._report(self._appeared(link, now))
-        elif old.running and not link.running:
-            if not old.admin_up:
-                # Just brought up: the carrier follows in a moment.  Only if it
-                # does not is the link reported down.
-                link.running = True
+            return
+        self._links[link.name] = link
+        link.judged, link.waiting, link.running = old.judged, old.waiting, old.running
+        if msg.get("family") == socket.AF_INET6:
+            link.mtu = old.mtu  # IPv6's own MTU (a router may lower it), not the link's
+        if link.mtu != old.mtu:
+            self._report(LinkMtuChanged(now, link.name, link.mtu))  # ours or anyone's
+        if link.admin_up and not old.admin_up:
+            self._tasks.append(self._loop.create_task(self._restore_test_routes(link.name)))
+        if not link.judged:
+            if not link.admin_up:
+                return  # still down since we first saw it: nothing to judge
+            # Brought up for the first time (the daemon plumbs it): its carrier
+            # may follow a moment later, which is no failure.
+            link.judged = True
+            if not link.working:
+                link.waiting = True
                 self._loop.call_later(CARRIER_GRACE, self._carrier_check, link.name)
-            else:
-                self._report(LinkWentDown(now, link.name))
-        elif link.running and not old.running:
+            return
+        if link.waiting:
+            if link.working or link.admin_up:
+                link.waiting = not link.working
+                return  # the carrier came, or it may still come within the grace
+            link.waiting = False  # taken down again before it ever worked
+        if link.running and not link.working:
+            link.running = False
+            self._report(LinkWentDown(now, link.name))
+        elif link.working and not link.running:
+            link.running = True
             self._report(LinkCameUp(now, link.name))
+
+    def _judge_configured(self) -> None:
+        """A link down at start that holds addresses was configured, then taken down.
+
+        (The daemon restarted while the administrator has it down, say): a
+        failure now, not an interface waiting to be brought up the first time.
+        """
+        holders = {
+            r.ifname for r in self._configured.values() if not _link_local(r.family, r.address)
+        }
+        for i, event in enumerate(self._inventory):
+            if not isinstance(event, NicAppeared):
+                continue
+            link = self._links.get(event.name)
+            if link is not None and not link.judged and link.name in holders:
+                link.judged, link.running = True, False
+                self._inventory[i] = dataclasses.replace(event, link_up=False)
+
+    @staticmethod
+    def _first_seen(link: _Link) -> _Link:
+        """A link we did not know: one that is down counts as up until it is brought up.
+
+        Like Solaris' initial link state: an interface nobody has brought up
+        has no carrier to judge; once it is brought up (plumbed), it shows
+        whether its cable works.
+        """
+        if not link.admin_up:
+            link.judged, link.running = False, True
+        return link
 
     def _carrier_check(self, name: str) -> None:
         link = self._links.get(name)
-        if link is not None and link.running and link.admin_up and not link.carrier:
-            link.running = False
-            self._report(LinkWentDown(self._loop.time(), name))
+        if link is not None and link.waiting:
+            link.waiting = False
+            if link.running and not link.working:
+                link.running = False
+                self._report(LinkWentDown(self._loop.time(), name))
 
     def _forget(self, name: str) -> None:
         """The interface left the kernel with its addresses: drop what we knew of them."""
@@ -704,13 +820,28 @@ class LinuxStack:
     async def _route_test_address(self, action: AddAddress, index: int) -> str:
         """Probes from a /32 test address find their subnet through their own table."""
         subnet = str(ipaddress.ip_interface(f"{action.address}/{action.prefixlen}").network)
-        table = TEST_TABLE_BASE + index
+        await self._test_route(index, subnet, action.address)
+        await self._test_rule("add", action.address, TEST_TABLE_BASE + index)
+        return subnet
+
+    async def _test_route(self, index: int, subnet: str, address: str) -> None:
+        """The route of a test address's own table: its subnet, on its interface."""
         with contextlib.suppress(NetlinkError):
             await self._ipr.route(
-                "replace", dst=subnet, oif=index, table=table, scope=253, prefsrc=action.address
+                "replace",
+                dst=subnet,
+                oif=index,
+                table=TEST_TABLE_BASE + index,
+                scope=253,
+                prefsrc=address,
             )
-        await self._test_rule("add", action.address, table)
-        return subnet
+
+    async def _restore_test_routes(self, name: str) -> None:
+        """Taking a link down deleted every route through it, the test tables' too."""
+        link = self._links.get(name)
+        for record in list(self._configured.values()):
+            if link is not None and record.ifname == name and record.test_route:
+                await self._test_route(link.index, record.test_route, record.address)
 
     async def _test_rule(self, command: str, address: str, table: int) -> None:
         """The policy rule that sends a test address's own traffic to its table."""
@@ -756,6 +887,12 @@ class LinuxStack:
             self._write_sysctl(
                 self.sysctl_root / "ipv6" / "conf" / action.name / "disable_ipv6", "0"
             )
+        link = self._links.get(action.name)
+        if link is not None and link.judged and not link.admin_up:
+            # Taken down after it was up ("ip link set X down"): plumbing does
+            # not undo the administrator's decision; the link stays failed
+            # until it is brought up again.
+            return
         await self._ipr.link("set", index=index, state="up")
 
     async def _unplumb(self, action: UnplumbInterface) -> None:
@@ -903,8 +1040,10 @@ class LinuxStack:
         except OSError:
             sock.close()
             raise
-        # The kernel's receive time of each reply (ipmpstat -p's NETRTT).
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        # The kernel's receive time of each reply (ipmpstat -p's NETRTT): best
+        # effort, a kernel that refuses it only leaves NETRTT empty.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setblocking(False)
         self._loop.add_reader(sock.fileno(), self._receive, ifname, family, sock)
         self._probe_sockets[key] = (source, sock)

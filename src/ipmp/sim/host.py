@@ -39,9 +39,11 @@ from ipmp.core.actions import (
     MoveAddress,
     PlumbInterface,
     PrepareInterface,
+    ReadHostnameFiles,
     ReleaseInterface,
     RemoveAddress,
     SendProbe,
+    SetLinkMtu,
     SpreadOutbound,
     UnplumbInterface,
     UpdateAddress,
@@ -55,6 +57,7 @@ from ipmp.core.events import (
     Event,
     FoundAddress,
     LinkCameUp,
+    LinkMtuChanged,
     LinkWentDown,
     NicAppeared,
     NicRemoved,
@@ -62,6 +65,7 @@ from ipmp.core.events import (
     Route,
     RoutesChanged,
 )
+from ipmp.core.ifconfig_grammar import MTU_MIN
 from ipmp.core.types import ALL_HOSTS, FAMILIES, Family
 from ipmp.sim.topology import NeighbourSpec, NicSpec, Topology
 
@@ -122,6 +126,8 @@ class _Nic:
     presence_epoch: int = 0
     port_loss: float = 0.0
     port_drop: bool = False
+    mtu: int = 0
+    """The MTU set by ``ifconfig mtu`` (0: the hardware's, ``spec.mtu``)."""
     families: dict[Family, dict[int, _Entry]] = field(default_factory=dict)
     device: _Nic = field(init=False)
     """The NIC that owns the cable: the VLAN's device, else the NIC itself."""
@@ -261,6 +267,7 @@ class SimHost:
                     "cable_up": nic.cable_up,
                     "port_loss": nic.port_loss,
                     "port_drop": nic.port_drop,
+                    "mtu": nic.mtu,
                     "families": {
                         fam: {
                             str(unit): [e.address, e.prefixlen, e.broadcast, e.up, e.deprecated]
@@ -297,6 +304,7 @@ class SimHost:
                 nic.cable_up = bool(saved["cable_up"])
                 nic.port_loss = float(saved["port_loss"])
                 nic.port_drop = bool(saved["port_drop"])
+                nic.mtu = int(saved.get("mtu", 0))
                 nic.families = families
             by_name = {n.spec.name: n for n in self._neighbours}
             for name, (up, rtt) in world["neighbours"].items():
@@ -319,12 +327,16 @@ class SimHost:
             match action:
                 case SendProbe():
                     self._send_probe(action, now)
-                case Log():
-                    raise ValueError("Log actions belong to the daemon, not to the stack")
+                case Log() | ReadHostnameFiles():
+                    raise ValueError(
+                        f"{type(action).__name__} belongs to the daemon, not the stack"
+                    )
                 case PlumbInterface():
                     self._plumb(action)
                 case UnplumbInterface():
                     self._unplumb(action)
+                case SetLinkMtu():
+                    self._set_mtu(action)
                 case AddAddress():
                     self._add(action)
                 case RemoveAddress():
@@ -342,7 +354,12 @@ class SimHost:
                 case _:
                     assert_never(action)
         except _Refused as refused:
-            return [ActionFailed(now, action, refused.reason)]
+            failed: list[Event] = [ActionFailed(now, action, refused.reason)]
+            if isinstance(action, SetLinkMtu) and action.ifname in self._nics:
+                # The MTU it keeps: the engine shows the kernel's, not the one refused.
+                nic = self._nics[action.ifname]
+                failed.append(LinkMtuChanged(now, action.ifname, nic.mtu or nic.spec.mtu))
+            return failed
         return [ActionCompleted(now, action)]
 
     def next_due(self) -> float | None:
@@ -667,6 +684,17 @@ class SimHost:
             raise _Refused(f"{a.name}: already plumbed for {a.family}")
         nic.families[a.family] = {}
 
+    def _set_mtu(self, a: SetLinkMtu) -> None:
+        nic = self._present_nic(a.ifname)
+        # The topology's MTU is what the hardware (a VLAN's device) carries at
+        # most: like a driver's maximum SDU, it can be lowered, never raised.
+        largest = min(nic.spec.mtu, nic.device.spec.mtu)
+        if not MTU_MIN <= a.mtu <= largest:
+            raise _Refused(
+                f"{a.ifname}: mtu {a.mtu}: Invalid argument (expected {MTU_MIN}..{largest})"
+            )
+        nic.mtu = a.mtu
+
     def _unplumb(self, a: UnplumbInterface) -> None:
         nic = self._present_nic(a.name)
         if a.family not in nic.families:
@@ -916,7 +944,7 @@ class SimHost:
             index=spec.index,
             mac=spec.mac,
             media=spec.media,
-            mtu=spec.mtu,
+            mtu=nic.mtu or spec.mtu,
             link_up=self._cable_up(nic),
             modules=spec.modules,
             device=spec.device,

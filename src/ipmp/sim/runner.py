@@ -18,8 +18,9 @@ from ipmp.core.engine import Engine
 from ipmp.core.events import Event
 from ipmp.core.hostname_files import HostnameFile
 from ipmp.core.mpathd_config import MpathdConfig
+from ipmp.core.types import Family
 from ipmp.driver import Driver
-from ipmp.rootfs import read_root
+from ipmp.rootfs import read_hostname_files, read_root
 from ipmp.sim.host import SimHost
 from ipmp.sim.topology import Topology, load_topology, write_etc
 
@@ -34,7 +35,12 @@ class LogRecord:
 
 
 class VirtualRunner:
-    """An engine and a simulated host, run together on a virtual clock."""
+    """An engine and a simulated host, run together on a virtual clock.
+
+    A NIC attached at run time is configured from its hostname files as they
+    read then: those under ``root`` when the runner has one, else
+    ``hostname_files`` (the topology's, which a test may edit).
+    """
 
     def __init__(
         self,
@@ -42,13 +48,16 @@ class VirtualRunner:
         engine: Engine,
         now: float = 0.0,
         on_log: Callable[[LogRecord], None] | None = None,
+        root: Path | None = None,
     ) -> None:
         self.host = host
         self.engine = engine
         self.now = now
         self.logs: list[LogRecord] = []
         self.on_log = on_log
-        self.driver = Driver(engine, host, on_log=self._logged)
+        self.root = root
+        self.hostname_files: dict[tuple[str, Family], HostnameFile] = {}
+        self.driver = Driver(engine, host, on_log=self._logged, read_files=self._read_files)
 
     # -- building ------------------------------------------------------------
 
@@ -107,14 +116,20 @@ class VirtualRunner:
             netmask_for=cfg.netmask_for,
             resolve_host=cfg.resolve_host,
         )
-        runner = cls(SimHost(topology), engine, on_log=on_log)
+        runner = cls(SimHost(topology), engine, on_log=on_log, root=root)
         runner._record(list(cfg.messages))
         runner.boot(cfg.hostname_files)
         return runner
 
     def boot(self, files: Sequence[HostnameFile]) -> None:
+        self.hostname_files = {(f.ifname, f.family): f for f in files}
         self.feed(self.host.start(self.now))
         self.execute(self.engine.boot(files, self.now))
+
+    def _read_files(self, ifname: str) -> tuple[list[HostnameFile], list[str]]:
+        if self.root is not None:
+            return read_hostname_files(self.root, ifname)
+        return [f for (name, _), f in sorted(self.hostname_files.items()) if name == ifname], []
 
     # -- the loop ------------------------------------------------------------
 

@@ -21,6 +21,7 @@ path such as ``nic[1].mac``) and what was expected.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -188,14 +189,23 @@ def write_etc(topology: Topology, root: Path, overwrite: bool = False) -> list[P
     Raises:
         IpmpError: a file cannot be written.
     """
+    from ipmp.daemon.safedirs import create_exclusive, ensure_dirs
+
     written: list[Path] = []
     for rel, text in topology.etc_files().items():
         path = root / rel
-        if path.exists() and not overwrite:
-            continue
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            ensure_dirs(path.parent)
+            if overwrite and os.path.lexists(path):
+                os.unlink(path)  # the name itself, never what a link there points to
+            try:
+                fd = create_exclusive(path, 0o644)
+            except FileExistsError:
+                continue  # the administrator's file (or link) stays
+            try:
+                os.write(fd, text.encode("utf-8"))
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise IpmpError(f"{path}: cannot write: {exc.strerror or exc}") from exc
         written.append(path)
