@@ -108,7 +108,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from common import Daemon, example_text, lab_from, machine, require_root, write_result
+from common import (
+    Daemon,
+    example_text,
+    lab_from,
+    machine,
+    require_root,
+    wait_for,
+    write_result,
+)
 from invariant import (
     Expected,
     check_invariant,
@@ -962,6 +970,9 @@ def state_write_fault(
     run: CellRun, block: Callable[[], None], unblock: Callable[[], None], why: str
 ) -> None:
     """state_ro and disk_full: the state cannot be written while eth0's cable is pulled."""
+    # A fresh daemon (it adopts the saved state): earlier cells' cable pulls on a
+    # reused lab would otherwise count as link flaps and disable failback.
+    restart_daemon(run)
     lab, daemon = run.lab, run.daemon
     path = state_path(lab.root)
     mark = len(daemon.log())
@@ -1043,9 +1054,10 @@ def fault_state_ro(run: CellRun) -> None:
 
 def fault_disk_full(run: CellRun) -> None:
     directory = state_dir(run.lab)
-    seen = Path(f"/proc/{run.daemon.pid}/root") / directory.relative_to("/")
 
     def block() -> None:
+        # The directory as the daemon sees it (its pid is known once the cell restarted it).
+        seen = Path(f"/proc/{run.daemon.pid}/root") / directory.relative_to("/")
         options = f"size={FULL_KIB}k,mode=0755"
         done = in_daemon_mounts(
             run, ["mount", "-t", "tmpfs", "-o", options, "ipmp-full", str(directory)]
@@ -1081,6 +1093,13 @@ def stop_daemon(run: CellRun) -> None:
         time.sleep(0.02)
 
 
+def restart_daemon(run: CellRun, extra_args: tuple[str, ...] = ()) -> None:
+    """Stop in.mpathd and start it again on the same lab (it adopts its saved state)."""
+    stop_daemon(run)
+    run.bench.daemon = Daemon(run.lab).start(START_S, extra_args=extra_args)
+    wait_for(lambda: not run.bench.baseline_problems(), SETTLE_S, "settled after the restart")
+
+
 def ipmpstat_answers(lab: Lab) -> str | None:
     """None when root's ``ipmpstat -g`` answers (exit 0) within 10 s, else why not."""
     argv = ["env", f"IPMP_ROOT={lab.root}", sys.executable, "-m", "ipmp.cli.ipmpstat", "-g"]
@@ -1113,10 +1132,7 @@ def traversable(path: Path) -> Iterator[None]:
 
 def fault_fd_exhaustion(run: CellRun) -> None:
     lab = run.lab
-    stop_daemon(run)
-    run.bench.daemon = Daemon(lab).start(
-        START_S, extra_args=["--metrics", f"127.0.0.1:{METRICS_PORT}"]
-    )
+    restart_daemon(run, ("--metrics", f"127.0.0.1:{METRICS_PORT}"))
     pid = run.daemon.pid
     # What systemd gives a service by default; the lab's shell gives 20 000.
     resource.prlimit(pid, resource.RLIMIT_NOFILE, (DAEMON_NOFILE, DAEMON_NOFILE))
