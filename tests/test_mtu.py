@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from daemontools import inprocess_daemon  # noqa: F401 (the ``daemon`` fixture)
 from ipmp.core.actions import SetLinkMtu
 from ipmp.core.errors import IpmpError
 from ipmp.core.events import LinkMtuChanged
@@ -13,10 +14,9 @@ from ipmp.core.reconcile import undo_actions
 from ipmp.daemon.control import Request
 from ipmp.daemon.daemon import Daemon
 from simtools import boot, boot_text, settle, where
-from test_daemon_inprocess import ROOT, daemon
+from test_daemon_inprocess import ROOT
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "src" / "ipmp" / "examples"
-__all__ = ["daemon"]  # the fixture, shared with test_daemon_inprocess
 
 
 def first_line(text: str) -> str:
