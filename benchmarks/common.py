@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,8 +158,8 @@ class Daemon:
         self.lab = lab
         self.pid = 0
 
-    def start(self, timeout: float = 20.0) -> Daemon:
-        self.pid = self.lab.start_daemon()
+    def start(self, timeout: float = 20.0, extra_args: Sequence[str] = ()) -> Daemon:
+        self.pid = self.lab.start_daemon(extra_args)
         wait_for(self.answers, timeout, "in.mpathd answers on its socket", 0.05)
         return self
 

@@ -27,7 +27,43 @@ Faults (rows), injected on eth0 (the NIC holding 192.0.2.19) unless said:
 * ``sigkill``: in.mpathd SIGKILLed, then started again;
 * ``sighup_broken``: etc/default/mpathd replaced by a file whose every value is
   invalid, SIGHUP; the daemon must keep FDT and FAILBACK (checked with a
-  cable pull) and log each bad key; the file is then restored, SIGHUP again.
+  cable pull) and log each bad key; the file is then restored, SIGHUP again;
+* ``state_ro``: run/ipmp (state.json, the control socket, the lock) made
+  read-only for in.mpathd (a read-only bind mount made with ``nsenter`` in the
+  daemon's own mount namespace: ``ip netns exec`` gave it one, and mounts of
+  the root namespace are private here, so they would not reach it; clients
+  outside still see the directory as it was).  Then eth0's cable is pulled:
+  the failover must happen in the kernel, the daemon must report what the
+  kernel has and log a line naming state.json and the error (this failover's
+  write is the first to fail); ``offline eth0`` must then be refused with one
+  line and change nothing; once run/ipmp is writable again (the cable still
+  pulled) the state must be saved with no new event (a retry), recording eth0
+  failed and the data where the kernel has it; then the cable is plugged.  (The
+  state is written ahead of kernel changes: in a one-NIC group, where nothing
+  moves, no write is expected and none has to fail.)
+* ``disk_full``: the same with a 64 KiB tmpfs, filled, mounted over run/ipmp in
+  the daemon's mount namespace (the socket and the lock stay usable: the daemon
+  holds them open and the clients reach them through the root namespace);
+* ``fd_exhaustion``: in.mpathd restarted with ``--metrics 127.0.0.1:9105`` and
+  limited to 1024 descriptors (prlimit: systemd's default); uid 65534
+  (``conn_hog.py``) holds 3000 trickling connections to the metrics port and
+  200 to the control socket; root's ``ipmpstat -g`` must answer, eth0's cable
+  is pulled and the failover must happen as for ``carrier``;
+* ``state_corrupt_<kind>``: in.mpathd stopped, state.json replaced by a bad one
+  (``nonutf8``: the daemon's own state with a Latin-1 byte; ``deep``: 100 000
+  nested arrays; ``dir``: a directory; ``fifo``: a FIFO; ``shape``: an object
+  of this boot whose ``nics`` is not a list; ``othernics``: the daemon's own
+  state with every NIC and address renamed, a state of another host), started
+  again: it must answer within 20 s, move the file aside (the same inode under
+  another name in run/ipmp) with exactly one log line naming state.json and
+  the new name, boot from the hostname files, never remove a configured
+  address from the kernel (polled every 30 ms during the start), and save a
+  state naming only this host's NICs;
+* ``second_daemon``: a second in.mpathd started on the same root: it must exit
+  non-zero within 20 s with exactly one line naming the first one's PID, and
+  the addresses, policy rules, routes (every table), nftables rules, the first
+  daemon's groups, interfaces and addresses and its state file must be
+  unchanged, the first daemon alive and its log free of errors.
 
 Each cell: the configuration's lab is brought back to its baseline (every
 member ok and probing with replies seen, every data address at home, the
@@ -46,7 +82,7 @@ lists the first violations under ``transient``.  Daemon log lines that look
 like errors are copied per cell (``details.daemon_errors``), not judged.
 
 ``python benchmarks/fault_matrix.py [--smoke] [--cells FAULT:CONFIG,...]``: the full
-matrix writes results/fault_matrix.json, ``--smoke`` (6 cells, every
+matrix writes results/fault_matrix.json, ``--smoke`` (10 cells, every
 configuration) results/fault_matrix-smoke.json; ``--cells`` only prints its JSON.
 The table goes to stderr as well, with one progress line per cell.
 """
@@ -55,18 +91,32 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import re
+import resource
+import select
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-from common import Daemon, example_text, lab_from, machine, require_root, write_result
+from common import (
+    Daemon,
+    example_text,
+    lab_from,
+    machine,
+    require_root,
+    wait_for,
+    write_result,
+)
 from invariant import (
     Expected,
     check_invariant,
@@ -76,6 +126,10 @@ from invariant import (
 )
 
 from ipmp.core.errors import IpmpError
+from ipmp.daemon.control import socket_path
+from ipmp.daemon.daemon import state_path
+from ipmp.daemon.statefile import boot_id
+from ipmp.lab.commands import in_netns
 from ipmp.lab.lab import Lab
 
 FDT_MS = 1000
@@ -90,6 +144,15 @@ REACT_S = 5 * FDT + 5  # deadline for the reaction to a fault
 RECOVER_S = 10 * FDT + 8  # deadline for the recovery after the repair
 SETTLE_S = 30.0  # deadline for a lab to reach its baseline
 INVARIANT_S = 2.0  # how long the invariant may take to hold once the reaction is seen
+START_S = 20.0  # deadline for a (re)started in.mpathd to answer on its socket
+FULL_KIB = 64  # size of the tmpfs that plays a full disk
+RETRY_S = 30.0  # deadline for the state to be saved again once run/ipmp is writable
+HOG_TCP = 3000  # connections uid 65534 holds to the metrics port (the issue's figure)
+HOG_UNIX = 200  # ... and to the control socket
+HOG_S = 120.0  # deadline for conn_hog.py to have opened them
+DAEMON_NOFILE = 1024  # descriptor limit of in.mpathd in fd_exhaustion (systemd's soft default)
+METRICS_PORT = 9105  # in the lab's host namespace: no other process there
+CONN_HOG = Path(__file__).resolve().parent / "conn_hog.py"
 BROKEN_MPATHD = (
     "# broken on purpose by benchmarks/fault_matrix.py\n"
     "FAILURE_DETECTION_TIME=fast\n"
@@ -107,6 +170,16 @@ NOT_ERRORS = ("SendProbe failed: Cannot assign requested address",)
 """Daemon log lines recorded per cell (not judged): error lines, except IPv6 probes
 sent from a link-local address that is still tentative (DAD) after a NIC comes up."""
 
+CORRUPT_KINDS = {
+    "nonutf8": "non-UTF-8 byte",
+    "deep": "deep nesting",
+    "dir": "a directory",
+    "fifo": "a FIFO",
+    "shape": "wrong JSON shape",
+    "othernics": "other NICs",
+}
+"""Kinds of bad state file (``state_corrupt_<kind>`` cells), written while in.mpathd is stopped."""
+
 CONFIGS = ["active-active", "active-standby", "failback-no", "single-nic", "dual-stack"]
 FAULTS = {
     "carrier": "carrier loss",
@@ -119,6 +192,11 @@ FAULTS = {
     "nic_recreate": "NIC re-created",
     "sigkill": "SIGKILL + restart",
     "sighup_broken": "SIGHUP, broken file",
+    "state_ro": "state dir read-only",
+    "disk_full": "state dir full",
+    "fd_exhaustion": "nobody holds fds",
+    **{f"state_corrupt_{kind}": f"state: {title}" for kind, title in CORRUPT_KINDS.items()},
+    "second_daemon": "second in.mpathd",
 }
 SMOKE_CELLS = [
     ("carrier", "active-active"),
@@ -127,6 +205,10 @@ SMOKE_CELLS = [
     ("nics_all", "single-nic"),
     ("sigkill", "dual-stack"),
     ("nic_recreate", "active-active"),
+    ("state_ro", "active-active"),
+    ("disk_full", "dual-stack"),
+    ("state_corrupt_fifo", "active-standby"),
+    ("second_daemon", "failback-no"),
 ]
 
 
@@ -237,6 +319,41 @@ def expect(fault: str, config: str, expected: Expected) -> Expect:
         after = "home" if failback or not others else "stay"
         why = "the cable test checks behaviour under the broken file"
         return Expect([], [], {}, False, why, after, note)
+    if fault in ("state_ro", "disk_full"):
+        base = expect("carrier", config, expected)
+        how = "read-only" if fault == "state_ro" else f"full (a {FULL_KIB} KiB tmpfs, filled)"
+        note = (
+            f"run/ipmp made {how} for in.mpathd, eth0's cable pulled: {base.note}, in the kernel "
+            "although the state cannot be written; the daemon reports what the kernel has and "
+            "logs the failed write; `offline eth0` is then refused with one line and changes "
+            "nothing; run/ipmp writable again (cable still pulled): the state is saved with no "
+            "new event"
+        )
+        if not others:
+            note += " (a one-NIC group: nothing moves, so nothing is written during the fault)"
+        return replace(base, note=note)
+    if fault == "fd_exhaustion":
+        base = expect("carrier", config, expected)
+        note = (
+            f"uid 65534 holds {HOG_TCP} trickling connections to the metrics port and "
+            f"{HOG_UNIX} to the control socket of an in.mpathd limited to {DAEMON_NOFILE} "
+            f"descriptors; root's ipmpstat answers; eth0's cable pulled: {base.note}"
+        )
+        return replace(base, note=note)
+    if fault.startswith("state_corrupt_"):
+        kind = fault.removeprefix("state_corrupt_")
+        note = (
+            f"state.json is {CORRUPT_KINDS[kind]} while in.mpathd is stopped; it starts within "
+            f"{START_S:g} s, moves the file aside with one log line naming it, boots from the "
+            "hostname files, removes no address of the host, and the invariant holds"
+        )
+        return Expect([], members, home, False, "the fault is at start", "home", note)
+    if fault == "second_daemon":
+        note = (
+            "a second in.mpathd on the same root exits non-zero with one line naming the first; "
+            "addresses, rules, routes, the first daemon's states and its state file are unchanged"
+        )
+        return Expect([], members, home, True, "the first daemon keeps serving", "home", note)
     raise ValueError(f"unknown fault {fault}")
 
 
@@ -767,6 +884,508 @@ def back(run: CellRun, addresses: list[str]) -> list[str]:
     return [f"{a} on {where.get(a)}" for a in addresses if where.get(a) != [run.expected.data[a]]]
 
 
+# ------------------------------------------------------- state, descriptors, instances
+
+
+def state_dir(lab: Lab) -> Path:
+    """``run/ipmp`` under the lab root: state.json, the control socket and the lock."""
+    return state_path(lab.root).parent
+
+
+def in_daemon_mounts(run: CellRun, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` in in.mpathd's mount namespace.
+
+    ``ip netns exec`` gives the daemon a mount namespace of its own, and the
+    root namespace's mounts are private here: a mount made outside would not
+    reach the daemon, so it is made inside, where only the daemon sees it.
+    """
+    cmd = ["nsenter", "-t", str(run.daemon.pid), "-m", *argv]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+
+
+def daemon_mounts(run: CellRun, directory: Path) -> list[str]:
+    """The mount points at ``directory`` in in.mpathd's mount namespace."""
+    with contextlib.suppress(OSError):
+        text = Path(f"/proc/{run.daemon.pid}/mountinfo").read_text(encoding="utf-8")
+        return [ln for ln in text.splitlines() if ln.split()[4] == str(directory)]
+    return []
+
+
+def new_log(daemon: Daemon, mark: int) -> list[str]:
+    return [ln for ln in daemon.log()[mark:].splitlines() if ln.strip()]
+
+
+def reported_unmet(run: CellRun) -> list[str]:
+    """Where the daemon's snapshot says each data address is, against the kernel."""
+    try:
+        rows = run.daemon.snapshot()["addresses"]
+    except IpmpError as err:
+        return [f"daemon: {err.message}"]
+    reported = {str(r["address"]): str(r["logical"]).partition(":")[0] for r in rows}
+    where = run.where()
+    return [
+        f"{a}: the daemon reports it on {reported.get(a)}, the kernel has it on {where.get(a)}"
+        for a in run.expected.data
+        if where.get(a, []) != [reported.get(a)]
+    ]
+
+
+def saved_placement(path: Path) -> tuple[dict[str, bool], dict[str, str]] | None:
+    """``(NIC -> failed, data address -> NIC)`` as state.json records them, None if unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        failed = {str(n["name"]): bool(n["failed"]) for n in data["nics"]}
+        placed = {
+            str(li["address"]): str(n["name"])
+            for n in data["nics"]
+            for instances in n["instances"].values()
+            for li in instances
+            if li.get("address")
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return failed, placed
+
+
+def refused_unchanged(run: CellRun, op: str, **args: Any) -> None:
+    """Ask for ``op`` as root: it must be refused with one line and change nothing."""
+    where_before, states_before = run.where(), run.states()
+    try:
+        answer = run.daemon.client().request(op, **args)
+    except IpmpError as err:
+        message = err.message
+        run.cell.details[f"{op}_refusal"] = message
+        if "internal error" in message or "\n" in message:
+            run.fail(f"{op}: refused as {message!r}, expected one line naming the cause")
+    else:
+        run.fail(f"{op}: accepted ({answer}) although the change cannot be saved")
+    time.sleep(0.2)  # a change carried out after the reply would show by now
+    if run.where() != where_before:
+        run.fail(f"{op}: the kernel changed: {where_before} -> {run.where()}")
+    if run.states() != states_before:
+        run.fail(f"{op}: the daemon's states changed: {states_before} -> {run.states()}")
+
+
+def state_write_fault(
+    run: CellRun, block: Callable[[], None], unblock: Callable[[], None], why: str
+) -> None:
+    """state_ro and disk_full: the state cannot be written while eth0's cable is pulled."""
+    # A fresh daemon (it adopts the saved state): earlier cells' cable pulls on a
+    # reused lab would otherwise count as link flaps and disable failback.
+    restart_daemon(run)
+    lab, daemon = run.lab, run.daemon
+    path = state_path(lab.root)
+    mark = len(daemon.log())
+    run.watch_not_failed = True
+    blocked = False
+    try:
+        block()
+        blocked = True
+        run.cell.details["daemon_mounts"] = daemon_mounts(run, state_dir(lab))
+        run.mark("inject")
+        # The failover is the first write that fails: its failure must be logged.
+        lab.set_cable("eth0", False)
+        start = time.monotonic()
+        if run.poll("reaction", run.reaction_unmet, REACT_S):
+            run.mark("reaction", start)
+        run.poll("the daemon reports what the kernel has", lambda: reported_unmet(run), INVARIANT_S)
+        run.during()
+
+        def logged() -> list[str]:
+            lines = [ln for ln in new_log(daemon, mark) if "state.json" in ln and why in ln]
+            return [] if lines else [f"no log line names state.json and {why!r}"]
+
+        # The state is written ahead of kernel changes: a failure that moves
+        # nothing (a one-NIC group) writes nothing, so there is no failure to log.
+        moves = any(on != run.expected.data[a] for a, on in run.exp.during.items())
+        if not moves:
+            run.cell.details["write_failure_logged"] = "no write expected: nothing moved"
+        elif run.poll("failed state write logged", logged, REACT_S):
+            lines = [ln for ln in new_log(daemon, mark) if "state.json" in ln and why in ln]
+            run.cell.details["write_failure_logged"] = lines[:3]
+        # An administrator's change now (eth0 failed: offline it) cannot be saved first.
+        refused_unchanged(run, "offline", interface="eth0")
+        run.cell.details["log_during_fault"] = new_log(daemon, mark)[:12]
+        run.watch_not_failed = False
+        unblock()
+        blocked = False
+        unblocked = time.monotonic()
+        want_failed = run.exp.failed if moves else []
+
+        def saved() -> list[str]:
+            placement = saved_placement(path)
+            if placement is None:
+                return [f"{path.name} unreadable"]
+            failed, placed = placement
+            unmet = [f"saved {m} failed={failed.get(m)}" for m in want_failed if not failed.get(m)]
+            unmet += [
+                f"saved {a} on {placed.get(a)}, the kernel has it on {on}"
+                for a, on in run.exp.during.items()
+                if placed.get(a) != on
+            ]
+            return unmet
+
+        if run.poll("state saved again once writable (no new event)", saved, RETRY_S):
+            run.mark("saved_again", unblocked)
+    finally:
+        if blocked:
+            unblock()
+        holders = run.where()
+        repaired_at = time.monotonic()
+        lab.set_cable("eth0", True)
+    run.recover(repaired_at, holders)
+
+
+def fault_state_ro(run: CellRun) -> None:
+    directory = str(state_dir(run.lab))
+
+    def block() -> None:
+        done = in_daemon_mounts(run, ["mount", "--bind", "-o", "ro", directory, directory])
+        if done.returncode != 0:
+            raise RuntimeError(f"read-only bind mount: {done.stderr.strip()}")
+
+    def unblock() -> None:
+        done = in_daemon_mounts(run, ["umount", directory])
+        if done.returncode != 0:
+            raise RuntimeError(f"umount of the read-only bind mount: {done.stderr.strip()}")
+
+    state_write_fault(run, block, unblock, os.strerror(errno.EROFS))
+
+
+def fault_disk_full(run: CellRun) -> None:
+    directory = state_dir(run.lab)
+
+    def block() -> None:
+        # The directory as the daemon sees it (its pid is known once the cell restarted it).
+        seen = Path(f"/proc/{run.daemon.pid}/root") / directory.relative_to("/")
+        options = f"size={FULL_KIB}k,mode=0755"
+        done = in_daemon_mounts(
+            run, ["mount", "-t", "tmpfs", "-o", options, "ipmp-full", str(directory)]
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"tmpfs mount: {done.stderr.strip()}")
+        # The state file as it was, then a file filling every remaining block.
+        with contextlib.suppress(OSError):
+            (seen / "state.json").write_bytes(state_path(run.lab.root).read_bytes())
+        with open(seen / "fill", "wb", buffering=0) as fill, contextlib.suppress(OSError):
+            while True:
+                fill.write(b"\0" * 4096)
+        run.cell.details["tmpfs_left_bytes"] = os.statvfs(seen).f_bavail * os.statvfs(seen).f_frsize
+
+    def unblock() -> None:
+        done = in_daemon_mounts(run, ["umount", str(directory)])
+        if done.returncode != 0:
+            # A descriptor the daemon keeps open there: a finding; still undo the fault.
+            run.fail(f"umount of the full tmpfs: {done.stderr.strip()}")
+            in_daemon_mounts(run, ["umount", "-l", str(directory)])
+
+    state_write_fault(run, block, unblock, os.strerror(errno.ENOSPC))
+
+
+def stop_daemon(run: CellRun) -> None:
+    """SIGTERM in.mpathd and wait until it is gone."""
+    pid = run.daemon.pid
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + START_S
+    while any(p.alive and p.record.pid == pid for p in run.lab.processes()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"in.mpathd (pid {pid}) still runs {START_S:g} s after SIGTERM")
+        time.sleep(0.02)
+
+
+def restart_daemon(run: CellRun, extra_args: tuple[str, ...] = ()) -> None:
+    """Stop in.mpathd and start it again on the same lab (it adopts its saved state)."""
+    stop_daemon(run)
+    run.bench.daemon = Daemon(run.lab).start(START_S, extra_args=extra_args)
+    wait_for(lambda: not run.bench.baseline_problems(), SETTLE_S, "settled after the restart")
+
+
+def ipmpstat_answers(lab: Lab) -> str | None:
+    """None when root's ``ipmpstat -g`` answers (exit 0) within 10 s, else why not."""
+    argv = ["env", f"IPMP_ROOT={lab.root}", sys.executable, "-m", "ipmp.cli.ipmpstat", "-g"]
+    try:
+        done = lab.run(argv, timeout=10)
+    except subprocess.TimeoutExpired:
+        return "ipmpstat -g did not answer within 10 s"
+    if done.returncode != 0:
+        return (
+            f"ipmpstat -g: status {done.returncode}: {(done.stderr or done.stdout).strip()[:200]}"
+        )
+    return None
+
+
+@contextlib.contextmanager
+def traversable(path: Path) -> Iterator[None]:
+    """Let others traverse every directory down to ``path`` (a 0700 temporary dir above it)."""
+    changed: list[tuple[Path, int]] = []
+    try:
+        for directory in [path, *path.parents]:
+            mode = directory.stat().st_mode & 0o7777
+            if not mode & 0o001:
+                os.chmod(directory, mode | 0o001)
+                changed.append((directory, mode))
+        yield
+    finally:
+        for directory, mode in changed:
+            os.chmod(directory, mode)
+
+
+def fault_fd_exhaustion(run: CellRun) -> None:
+    lab = run.lab
+    restart_daemon(run, ("--metrics", f"127.0.0.1:{METRICS_PORT}"))
+    pid = run.daemon.pid
+    # What systemd gives a service by default; the lab's shell gives 20 000.
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (DAEMON_NOFILE, DAEMON_NOFILE))
+    argv = [sys.executable, str(CONN_HOG), "--tcp", f"127.0.0.1:{METRICS_PORT}"]
+    argv += ["--tcp-count", str(HOG_TCP), "--unix", str(socket_path(lab.root))]
+    argv += ["--unix-count", str(HOG_UNIX)]
+    with traversable(state_dir(lab)):
+        hog = subprocess.Popen(
+            in_netns(lab.host_ns, argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            fd_exhaustion_with(run, hog, pid)
+        finally:
+            hog.kill()
+            hog.wait(timeout=10)
+
+
+def open_fds(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
+
+
+def fd_exhaustion_with(run: CellRun, hog: subprocess.Popen[str], pid: int) -> None:
+    assert hog.stdout is not None
+    readable, _, _ = select.select([hog.stdout], [], [], HOG_S)
+    line = hog.stdout.readline() if readable else ""
+    if not line:
+        err = hog.stderr.read() if hog.poll() is not None and hog.stderr else ""
+        raise RuntimeError(f"conn_hog.py reported nothing within {HOG_S:g} s: {err.strip()[:300]}")
+    report = json.loads(line)
+    run.cell.details["hog"] = report
+    if report.get("uid") != 65534:
+        run.fail(f"conn_hog.py ran as uid {report.get('uid')}, not 65534")
+    run.cell.details["daemon_fds_held"] = open_fds(pid)
+    why = ipmpstat_answers(run.lab)
+    if why:
+        run.fail(f"while nobody holds its descriptors: {why}")
+    run.mark("inject")
+    run.watch_not_failed = True
+    run.lab.set_cable("eth0", False)
+    start = time.monotonic()
+    if run.poll("reaction", run.reaction_unmet, REACT_S):
+        run.mark("reaction", start)
+    run.during()
+    why = ipmpstat_answers(run.lab)
+    if why:
+        run.fail(f"after the failover: {why}")
+    run.cell.details["daemon_fds_after_failover"] = open_fds(pid)
+    run.watch_not_failed = False
+    holders = run.where()
+    repaired_at = time.monotonic()
+    run.lab.set_cable("eth0", True)
+    run.recover(repaired_at, holders)
+    if not any(p.alive and p.record.pid == pid for p in run.lab.processes()):
+        run.fail(f"in.mpathd (pid {pid}) died")
+
+
+def write_corrupt(kind: str, path: Path, saved: bytes, boot: str) -> None:
+    """Put a bad state file of ``kind`` at ``path`` (``saved``: the daemon's last state)."""
+    if kind == "nonutf8":
+        path.write_bytes(saved[:-1] + b',"note":"caf\xe9"}')
+    elif kind == "deep":
+        path.write_bytes(
+            b'{"boot_id":"' + boot.encode() + b'","x":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        )
+    elif kind == "dir":
+        path.mkdir()
+        (path / "state.json").write_bytes(saved)
+    elif kind == "fifo":
+        os.mkfifo(path, 0o600)
+    elif kind == "shape":
+        path.write_text(
+            json.dumps({"boot_id": boot, "version": 1, "nics": {"eth0": []}, "files": []})
+        )
+    elif kind == "othernics":
+        # The host's own state with every NIC and address renamed: a state of another host.
+        text = saved.decode("utf-8")
+        text = re.sub(r'"eth(\d+)"', r'"ipmpq\1"', text)
+        text = text.replace('"192.0.2.', '"198.51.100.').replace('"2001:db8::', '"2001:db8:99::')
+        path.write_text(text, encoding="utf-8")
+    else:
+        raise ValueError(f"unknown kind of bad state {kind}")
+
+
+def kernel_gaps(run: CellRun, stop: threading.Event, gaps: list[str]) -> None:
+    """Until ``stop``: every configured address seen missing from the kernel, and for how long."""
+    wanted = {**run.expected.data, **run.expected.test}
+    missing: dict[str, float] = {}
+    while not stop.is_set():
+        try:
+            where = run.where()
+        except (OSError, ValueError, subprocess.SubprocessError):
+            continue
+        now = time.monotonic()
+        for address in sorted(wanted):
+            if not where.get(address):
+                missing.setdefault(address, now)
+            elif address in missing:
+                began = missing.pop(address)
+                gaps.append(
+                    f"{address} missing from the kernel at +{began - run.t0:.2f} s "
+                    f"for {(now - began) * 1000:.0f} ms"
+                )
+        time.sleep(0.03)
+    gaps += [f"{a} missing from the kernel since +{t - run.t0:.2f} s" for a, t in missing.items()]
+
+
+def fault_state_corrupt(run: CellRun, kind: str) -> None:
+    lab = run.lab
+    path = state_path(lab.root)
+    stop_daemon(run)
+    run.mark("stopped")
+    saved = path.read_bytes()
+    boot = boot_id()
+    for old in state_dir(lab).iterdir():  # earlier cells' moved-aside files: start clean
+        if old.name.startswith("state.json."):
+            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
+    path.unlink()
+    write_corrupt(kind, path, saved, boot)
+    bad = path.lstat()
+    mark = len(run.daemon.log())
+    stop = threading.Event()
+    gaps: list[str] = []
+    watcher = threading.Thread(target=kernel_gaps, args=(run, stop, gaps), daemon=True)
+    watcher.start()
+    run.mark("inject")
+    started = time.monotonic()
+    try:
+        try:
+            run.bench.daemon = Daemon(lab).start(START_S)
+        except (IpmpError, TimeoutError) as err:
+            run.fail(
+                f"in.mpathd did not start with a bad state file ({CORRUPT_KINDS[kind]}): {err}"
+            )
+            run.cell.details["log_tail"] = run.daemon.log()[-3000:].splitlines()[-15:]
+            run.bench.close()  # a hung daemon: the next cell gets a fresh lab
+            return
+        run.mark("reaction", started)
+        run.watch_not_failed = True
+        run.recover(started, {})
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+    if gaps:
+        run.fail(f"addresses removed while starting: {'; '.join(gaps[:4])}")
+    same = (bad.st_dev, bad.st_ino)
+    aside = [e for e in state_dir(lab).iterdir() if (e.lstat().st_dev, e.lstat().st_ino) == same]
+    names = [e.name for e in aside if e.name != path.name]
+    run.cell.details["moved_aside_to"] = names
+    lines = new_log(run.daemon, mark)
+    if not names:
+        run.fail(f"the bad {path.name} was not moved aside (still {'there' if aside else 'gone'})")
+    else:
+        naming = [ln for ln in lines if names[0] in ln]
+        run.cell.details["aside_log_lines"] = naming[:4]
+        if len(naming) != 1 or "state.json" not in naming[0]:
+            run.fail(f"expected one log line naming state.json and {names[0]}, found {len(naming)}")
+    placement = saved_placement(path)
+    if placement is None or not path.is_file():
+        run.fail(f"{path.name} is not a readable state file after the start")
+    elif set(placement[0]) - set(run.expected.groups) - set(lab.nics):
+        run.fail(f"the new {path.name} still names other NICs: {sorted(placement[0])}")
+    run.cell.details["log_after_start"] = lines[:12]
+
+
+def corrupt_runner(kind: str) -> Callable[[CellRun], None]:
+    def runner(run: CellRun) -> None:
+        fault_state_corrupt(run, kind)
+
+    return runner
+
+
+def kernel_view(lab: Lab) -> dict[str, Any]:
+    """Addresses, policy rules, routes (every table) and nftables rules of the host namespace."""
+    view: dict[str, Any] = {}
+    where, _links = host_addresses(lab)
+    view["addresses"] = {a: sorted(on) for a, on in where.items()}
+    for name, argv in {
+        "rules4": ["ip", "-4", "rule"],
+        "rules6": ["ip", "-6", "rule"],
+        "routes4": ["ip", "-4", "route", "show", "table", "all"],
+        "routes6": ["ip", "-6", "route", "show", "table", "all"],
+        "nft": ["nft", "list", "ruleset"],
+    }.items():
+        view[name] = lab.run(argv, timeout=10).stdout
+    return view
+
+
+def daemon_view(daemon: Daemon) -> dict[str, Any]:
+    snap = daemon.snapshot()
+    return {k: snap[k] for k in ("groups", "interfaces", "addresses")}
+
+
+def fault_second_daemon(run: CellRun) -> None:
+    lab, daemon = run.lab, run.daemon
+    path = state_path(lab.root)
+    mark = len(daemon.log())
+    kernel_before, daemon_before = kernel_view(lab), daemon_view(daemon)
+    state_before = path.read_bytes()
+    run.watch_not_failed = True
+    run.mark("inject")
+    started = time.monotonic()
+    argv = [sys.executable, "-m", "ipmp.daemon.main", "-d", "--root", str(lab.root), "--linux"]
+    second = subprocess.Popen(
+        in_netns(lab.host_ns, argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        out, _ = second.communicate(timeout=START_S)
+    except subprocess.TimeoutExpired:
+        second.kill()
+        out, _ = second.communicate()
+        run.fail(f"the second in.mpathd still ran after {START_S:g} s")
+    run.mark("reaction", started)
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    run.cell.details["second_exit"] = second.returncode
+    run.cell.details["second_output"] = lines[:5]
+    if second.returncode == 0:
+        run.fail("the second in.mpathd exited 0")
+    if len(lines) != 1 or str(daemon.pid) not in lines[0]:
+        run.fail(
+            f"expected one line naming the first in.mpathd (pid {daemon.pid}), got {lines[:3]}"
+        )
+    run.during()
+    kernel_after, daemon_after = kernel_view(lab), daemon_view(daemon)
+    for key in kernel_before:
+        if kernel_before[key] != kernel_after[key]:
+            run.fail(
+                f"the kernel's {key} changed: {kernel_before[key]!r:.200} -> "
+                f"{kernel_after[key]!r:.200}"
+            )
+    if daemon_before != daemon_after:
+        run.fail("the first daemon's groups, interfaces or addresses changed")
+    if path.read_bytes() != state_before:
+        run.fail(f"{path.name} changed")
+    if not any(p.alive and p.record.pid == daemon.pid for p in lab.processes()):
+        run.fail(f"the first in.mpathd (pid {daemon.pid}) is gone")
+    errors = [ln for ln in new_log(daemon, mark) if DAEMON_ERROR.search(ln)]
+    if errors:
+        run.fail(f"the first daemon logged failures: {errors[:2]}")
+    run.watch_not_failed = False
+    run.recover(started, {})
+
+
 FAULT_RUNNERS: dict[str, Callable[[CellRun], None]] = {
     "carrier": fault_carrier,
     "drop": fault_drop,
@@ -778,6 +1397,11 @@ FAULT_RUNNERS: dict[str, Callable[[CellRun], None]] = {
     "nic_recreate": fault_nic_recreate,
     "sigkill": fault_sigkill,
     "sighup_broken": fault_sighup_broken,
+    "state_ro": fault_state_ro,
+    "disk_full": fault_disk_full,
+    "fd_exhaustion": fault_fd_exhaustion,
+    **{f"state_corrupt_{kind}": corrupt_runner(kind) for kind in CORRUPT_KINDS},
+    "second_daemon": fault_second_daemon,
 }
 
 
@@ -870,8 +1494,12 @@ def parse_cells(text: str) -> list[tuple[str, str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="6 cells covering every configuration")
-    parser.add_argument("--cells", help="FAULT:CONFIG,... (default: all 50)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="10 cells covering every configuration"
+    )
+    parser.add_argument(
+        "--cells", help=f"FAULT:CONFIG,... (default: all {len(FAULTS) * len(CONFIGS)})"
+    )
     args = parser.parse_args()
     require_root()
     if args.cells:
