@@ -165,3 +165,16 @@ def test_an_ipv6_link_message_does_not_change_the_links_mtu() -> None:
     # RTM_NEWLINK of family AF_INET6 carries IPv6's MTU (a router may lower it).
     assert feed(stack, loop, {**message(mtu=1280), "family": socket.AF_INET6}) == []
     assert stack._links["eth0"].mtu == 1500
+
+
+def test_ipv6_units_leave_unit_0_to_the_link_local() -> None:
+    """A global IPv6 address found in the kernel is unit 1 and up: unit 0 is the
+    link-local's (as Solaris numbers them), so the two never claim one unit."""
+    from ipmp.core.types import Family
+    from ipmp.linux.stack import LinuxStack
+
+    units: dict[tuple[str, Family], int] = {}
+    assert LinuxStack._unit_of(None, "eth0", units, "inet6") == 1
+    assert LinuxStack._unit_of(None, "eth0", units, "inet6") == 2
+    assert LinuxStack._unit_of("eth0", "eth0", units, "inet") == 0
+    assert LinuxStack._unit_of("eth0:3", "eth0", units, "inet") == 3

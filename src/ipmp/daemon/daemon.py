@@ -557,14 +557,17 @@ class Daemon:
                 continue
             flags = (IFF_UP if entry.up else 0) | (IFF_DEPRECATED if entry.deprecated else 0)
             inst = nic.instances.setdefault(entry.family, Instance(entry.family))
-            inst.units[entry.unit] = LogicalInterface(
+            unit = entry.unit
+            if unit in inst.units:  # two addresses that claim one unit: keep both
+                unit = inst.free_unit(None, 1)
+            inst.units[unit] = LogicalInterface(
                 entry.family,
-                entry.unit,
+                unit,
                 entry.address,
                 entry.prefixlen,
                 flags,
                 entry.ifname,
-                entry.unit,
+                unit,
                 entry.broadcast,
             )
         return table

@@ -428,7 +428,11 @@ class LinuxStack:
         if family == "inet" and label == name and (name, family) not in units:
             units[(name, family)] = 0
             return 0
-        unit = units.get((name, family), -1) + 1
+        # IPv6 unit 0 is the link-local address (as on Solaris, where addif'd
+        # IPv6 addresses start at :1): the others are numbered from 1, or a
+        # data address and the link-local would both claim unit 0.
+        first = 0 if family == "inet" else 1
+        unit = max(units.get((name, family), first - 1) + 1, first)
         units[(name, family)] = unit
         return unit
 
