@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ipmp.linux.stack import LinuxStack
-from stack_contract import Harness, Setup, check_contract
+from stack_contract import Harness, Setup, check_contract, check_other_writers
 
 
 def kernel() -> set[tuple[str, str]]:
@@ -38,12 +38,15 @@ async def main(argv: list[str]) -> None:
         def add_default_route() -> None:
             subprocess.run(["ip", "route", "replace", "default", "via", target], check=True)
 
-        await check_contract(
-            harness,
-            Setup(nic, sibling, mac, address, 24, test_address, target, ""),
-            kernel,
-            add_default_route,
-        )
+        def writer(op: str, ifname: str, address: str, prefixlen: int) -> None:
+            # Deleted without a prefix length, as admins often do: whatever
+            # prefix the stack gave it (a test address is a /32).
+            spec = f"{address}/{prefixlen}" if op == "add" else address
+            subprocess.run(["ip", "addr", op, spec, "dev", ifname], check=True, capture_output=True)
+
+        setup = Setup(nic, sibling, mac, address, 24, test_address, target, "")
+        await check_contract(harness, setup, kernel, add_default_route)
+        await check_other_writers(harness, setup, kernel, writer)
     finally:
         await stack.close()
 

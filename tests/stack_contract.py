@@ -24,7 +24,9 @@ from ipmp.core.constants import PROBE_UNI
 from ipmp.core.events import (
     ActionCompleted,
     ActionFailed,
+    AddressAddedElsewhere,
     AddressesFound,
+    AddressRemovedElsewhere,
     Event,
     NicAppeared,
     ProbeReplyReceived,
@@ -175,6 +177,82 @@ async def check_contract(
     assert (setup.nic, setup.test_address) not in kernel()
     ghost = AddAddress("nosuch9", "inet", 0, "192.0.2.99", 24, broadcast, True, False)
     assert isinstance(await h.outcome(ghost), ActionFailed)
+
+
+Writer = Callable[[str, str, str, int], None]
+"""Another program changing addresses: ``writer("add" | "del", ifname, address, prefixlen)``."""
+
+
+def _foreign(events: list[Event]) -> list[AddressAddedElsewhere | AddressRemovedElsewhere]:
+    return [e for e in events if isinstance(e, AddressAddedElsewhere | AddressRemovedElsewhere)]
+
+
+async def check_other_writers(
+    h: Harness, setup: Setup, kernel: Callable[[], set[tuple[str, str]]], writer: Writer
+) -> None:
+    """Another program's address changes are reported; the stack's own never are.
+
+    Runs after ``check_contract``: both interfaces are plumbed for IPv4 and
+    ``setup.address`` is on unit 0 of ``setup.nic``.
+    """
+    broadcast = "192.0.2.255"
+    h.seen.clear()
+
+    # The stack's own changes, moves included, never look like another writer's.
+    def move(src: str, src_unit: int, dst: str, dst_unit: int) -> MoveAddress:
+        return MoveAddress(
+            "inet", setup.address, setup.prefixlen, broadcast, src, src_unit, dst, dst_unit,
+            True, False,
+        )  # fmt: skip
+
+    assert isinstance(await h.outcome(move(setup.nic, 0, setup.sibling, 1)), ActionCompleted)
+    assert isinstance(await h.outcome(move(setup.sibling, 1, setup.nic, 0)), ActionCompleted)
+    test = AddAddress(
+        setup.nic, "inet", 1, setup.test_address, setup.prefixlen, broadcast, True, True, True
+    )
+    assert isinstance(await h.outcome(test), ActionCompleted)
+    await h.collect(lambda events: bool(_foreign(events)), 1.0)
+    assert not _foreign(h.seen), h.seen
+
+    # Someone deletes the data address: reported, with where it was.
+    writer("del", setup.nic, setup.address, setup.prefixlen)
+    events = await h.collect(lambda events: bool(_foreign(events)), 5.0)
+    assert [(type(e), e.ifname, e.family, e.address, e.prefixlen) for e in _foreign(events)] == [
+        (AddressRemovedElsewhere, setup.nic, "inet", setup.address, setup.prefixlen)
+    ], events
+    h.seen.clear()
+    add = AddAddress(setup.nic, "inet", 0, setup.address, setup.prefixlen, broadcast, True, False)
+    assert isinstance(await h.outcome(add), ActionCompleted)
+
+    # Someone puts a copy on the sibling: reported; removing it keeps the other.
+    writer("add", setup.sibling, setup.address, setup.prefixlen)
+    events = await h.collect(lambda events: bool(_foreign(events)), 5.0)
+    added = _foreign(events)
+    assert [(type(e), e.ifname, e.address) for e in added] == [
+        (AddressAddedElsewhere, setup.sibling, setup.address)
+    ], events
+    h.seen.clear()
+    copy = added[0]
+    remove = RemoveAddress(setup.sibling, "inet", copy.unit, setup.address, copy.prefixlen)
+    assert isinstance(await h.outcome(remove), ActionCompleted)
+    assert (setup.nic, setup.address) in kernel()
+    assert (setup.sibling, setup.address) not in kernel()
+
+    # Someone deletes the test address: reported like any other.
+    writer("del", setup.nic, setup.test_address, setup.prefixlen)
+    events = await h.collect(lambda events: bool(_foreign(events)), 5.0)
+    assert [(type(e), e.ifname, e.address) for e in _foreign(events)] == [
+        (AddressRemovedElsewhere, setup.nic, setup.test_address)
+    ], events
+    h.seen.clear()
+
+    # An address of its own on a member.
+    writer("add", setup.sibling, "192.0.2.77", 24)
+    events = await h.collect(lambda events: bool(_foreign(events)), 5.0)
+    assert [(type(e), e.ifname, e.address, e.prefixlen) for e in _foreign(events)] == [
+        (AddressAddedElsewhere, setup.sibling, "192.0.2.77", 24)
+    ], events
+    h.seen.clear()
 
 
 def run_sim(coro: Callable[[Harness], Awaitable[None]], stack: Stack) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from benchtools import BENCHMARKS, run_smoke, sane
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.slow]  # each smoke runs a benchmark for seconds
 
 
 def test_link_failover_smoke() -> None:

@@ -542,6 +542,7 @@ def test_the_last_connections_are_kept_for_the_privileged(open_dir: Path) -> Non
             nobody.release()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change uid")
 def test_an_unprivileged_stream_that_carries_nothing_times_out(open_dir: Path) -> None:
     path = socket_path(open_dir)
@@ -601,6 +602,7 @@ def test_overflowing_subscription_is_dropped_with_error(sock_path: Path) -> None
         assert any("dropped a slow 'probes' subscriber" in line for line in srv.logs)
 
 
+@pytest.mark.slow
 def test_client_that_never_reads_is_dropped_without_stalling_others(sock_path: Path) -> None:
     handler = TestHandler()
     record = {"payload": "x" * 4096}
@@ -781,6 +783,7 @@ LINES = (
 )
 
 
+@pytest.mark.slow
 def test_fuzzed_lines_each_get_exactly_one_reply(sock_path: Path) -> None:
     handler = TestHandler(streams=False)
     counter = iter(range(1_000_000))

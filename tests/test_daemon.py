@@ -94,6 +94,7 @@ def test_failover_is_seen_through_the_socket(tmp_path: Path, daemons: list[Runni
     assert daemon.stop() == 0
 
 
+@pytest.mark.slow
 def test_sighup_applies_good_values_and_keeps_running_ones_on_bad(
     tmp_path: Path, daemons: list[RunningDaemon]
 ) -> None:
@@ -137,6 +138,7 @@ def test_sigterm_exits_quickly_leaving_addresses(
     assert not socket_path(tmp_path).exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [1, 2, 7, 25, MANY])
 def test_sigkill_during_failover_then_restart_converges(
     tmp_path: Path, daemons: list[RunningDaemon], kill_after: int
@@ -241,6 +243,7 @@ def answered(daemon: RunningDaemon, instance: str) -> int:
     return 0
 
 
+@pytest.mark.slow
 def test_a_client_that_never_reads_cannot_stall_failover(
     tmp_path: Path, daemons: list[RunningDaemon]
 ) -> None:
@@ -271,6 +274,7 @@ def test_a_client_that_never_reads_cannot_stall_failover(
         idle.close()
 
 
+@pytest.mark.slow
 def test_offline_online_and_dr_through_the_socket(
     tmp_path: Path, daemons: list[RunningDaemon]
 ) -> None:
@@ -301,6 +305,7 @@ def test_offline_online_and_dr_through_the_socket(
     )
 
 
+@pytest.mark.slow
 def test_a_nic_that_appears_is_configured_from_its_file_as_edited(
     tmp_path: Path, daemons: list[RunningDaemon]
 ) -> None:
@@ -417,6 +422,7 @@ def test_a_metrics_address_beyond_loopback_needs_asking(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # nothing written before the refusal
 
 
+@pytest.mark.slow
 def test_ipmpstat_against_the_daemon(tmp_path: Path, daemons: list[RunningDaemon]) -> None:
     daemon = RunningDaemon(tmp_path, EXAMPLES / "active-standby.toml").start()
     daemons.append(daemon)

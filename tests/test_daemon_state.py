@@ -152,6 +152,7 @@ def test_a_file_broken_since_the_state_was_saved_takes_nothing_away(
         assert on.get(address) == "hme0", (address, on)
 
 
+@pytest.mark.slow
 def test_a_restart_with_the_edited_file_of_a_failed_nic(
     tmp_path: Path, daemons: list[RunningDaemon]
 ) -> None:

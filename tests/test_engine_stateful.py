@@ -1019,7 +1019,8 @@ IpmpMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestIpmpMachine = IpmpMachine.TestCase
+# 400 programs of 50 steps: minutes of CPU, so out of the quick loop.
+TestIpmpMachine = pytest.mark.slow(IpmpMachine.TestCase)
 
 
 # ---------------------------------------------------------------------------

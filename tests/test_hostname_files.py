@@ -271,6 +271,7 @@ _WORDS = st.one_of(
 _LINES = st.lists(_WORDS, max_size=8).map(" ".join)
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(st.lists(_LINES, max_size=6), st.sampled_from(["hostname.hme0", "hostname6.qfe1"]))
 def test_random_files_only_ipmp_error(lines: list[str], filename: str) -> None:

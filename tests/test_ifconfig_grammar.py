@@ -475,6 +475,7 @@ _NAMES = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(st.lists(_TOKENS, max_size=12), _NAMES)
 def test_random_argv_only_ipmp_error(tokens: list[str], name: str) -> None:
@@ -574,6 +575,7 @@ _OPS = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(
     st.one_of(st.none(), st.builds(SetAddress, _V4, st.one_of(st.none(), st.integers(0, 32)))),

@@ -326,6 +326,23 @@ def test_start_daemon_runs_in_the_host_namespace_and_down_stops_it(tmp_path: Pat
         assert _leftovers(prefix) == []
 
 
+@root_test
+def test_stop_process_ends_one_recorded_process_and_forgets_it(lab: Lab) -> None:
+    first = lab.start_process("sleeper1", ["sleep", "300"], "sleeper1.log")
+    second = lab.start_process("sleeper2", ["sleep", "300"], "sleeper2.log")
+    try:
+        assert lab.stop_process(first, signal.SIGKILL) is True
+        assert not _running(first)
+        alive = {p.record.pid: p.alive for p in lab.processes()}
+        assert first not in alive and alive[second] is True
+        assert first not in [p.pid for p in read_state(lab.state.path).processes]
+        with pytest.raises(IpmpError, match=f"pid {first}: not a process this lab started"):
+            lab.stop_process(first)
+    finally:
+        lab.stop_process(second)
+    assert not _running(second)
+
+
 # ------------------------------------------------------------- after a crash
 
 CRASHING_UP = """

@@ -92,6 +92,7 @@ def test_pages_render_without_warnings(name: str) -> None:
     assert (done.returncode, done.stderr) == (0, "")
 
 
+@pytest.mark.slow
 def test_the_wheel_ships_the_pages_and_the_license(tmp_path: Path) -> None:
     # Built from a copy: setuptools leaves build/ behind in the tree it builds.
     tree = tmp_path / "tree"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipmp.core.events import Route
 from ipmp.sim.host import SimHost
 from ipmp.sim.topology import parse_topology
-from stack_contract import Harness, Setup, check_contract, run_sim
+from stack_contract import Harness, Setup, check_contract, check_other_writers, run_sim
 
 TOPOLOGY = """
 [host]
@@ -39,7 +39,14 @@ def test_simulated_host_keeps_the_stack_contract() -> None:
     def add_default_route() -> None:
         host.add_route(Route("inet", "0.0.0.0", 0, "192.0.2.1"), 0.0)
 
+    def writer(op: str, ifname: str, address: str, prefixlen: int) -> None:
+        if op == "add":
+            host.other_writer_add(ifname, "inet", address, prefixlen, 0.0)
+        else:
+            host.other_writer_delete(ifname, "inet", address, 0.0)
+
     async def body(h: Harness) -> None:
         await check_contract(h, SETUP, kernel, add_default_route)
+        await check_other_writers(h, SETUP, kernel, writer)
 
     run_sim(body, host)

@@ -94,7 +94,8 @@ commands:
   sim CMD ...                  faults on the daemon's simulated host: link IF up|down,
                                loss IF PERCENT, drop IF on|off, target ADDR up|down,
                                rtt ADDR MS, unplug IF, plug IF,
-                               disk full|readonly|nofiles|ok"""
+                               disk full|readonly|nofiles|ok,
+                               addr add IF ADDR/LEN | addr del IF ADDR (another program)"""
 
 
 HELP = {
@@ -114,9 +115,10 @@ HELP = {
     "configure the NIC again from its\nhostname files.",
     "sim": "usage: ipmp sim link IF up|down | loss IF PERCENT | drop IF on|off |\n"
     "                target ADDR up|down | rtt ADDR MS | unplug IF | plug IF |\n"
-    "                disk full|readonly|nofiles|ok\n\n"
+    "                disk full|readonly|nofiles|ok | addr add|del IF ADDR[/LEN]\n\n"
     "Faults on the simulated host of a running in.mpathd --sim (disk: the daemon's\n"
-    "state writes fail as on a full or read-only disk or out of file descriptors).",
+    "state writes fail as on a full or read-only disk or out of file descriptors;\n"
+    "addr: another program adds or deletes an address).",
 }
 """What ``ipmp COMMAND --help`` prints (``ipmp lab --help`` has its own)."""
 

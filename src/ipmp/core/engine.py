@@ -50,7 +50,9 @@ from ipmp.core.errors import IpmpError
 from ipmp.core.events import (
     ActionCompleted,
     ActionFailed,
+    AddressAddedElsewhere,
     AddressesFound,
+    AddressRemovedElsewhere,
     Event,
     FoundAddress,
     HostnameFilesRead,
@@ -59,6 +61,7 @@ from ipmp.core.events import (
     LinkWentDown,
     NicAppeared,
     NicRemoved,
+    PolicyRulesRepaired,
     ProbeReplyReceived,
     Route,
     RoutesChanged,
@@ -108,6 +111,9 @@ documented text is the boot scripts' line for a missing NIC, which the guide
 quotes (NICs That Were Missing at System Boot; How to Replace a Physical
 Interface That Has Failed: "hme1 (couldn't move, no alternative interface)";
 facts §4.9, §5 Other), IPv4 or IPv6 naming the family."""
+
+RESTORE_LIMIT = 3
+"""Restores of one data address another program deleted, per minute, before giving up."""
 
 
 @dataclass
@@ -229,6 +235,12 @@ class Engine:
         self.booted = False
         self._awaiting_files: set[str] = set()
         self._configuring: str | None = None
+
+        # Other writers: addresses set down because another program deleted
+        # them (brought up again when it adds them back), and restore times.
+        self.downed_elsewhere: set[tuple[str, Family, str]] = set()
+        self.restored_at: dict[tuple[Family, str], list[float]] = {}
+        self.foreign_logged: set[tuple[str, Family, str]] = set()
         self._now = float("-inf")
         # Timers, kept current instead of walked (see ``_file_timers``).
         self._probe_due: DueIndex[tuple[str, Family]] = DueIndex()
@@ -295,6 +307,21 @@ class Engine:
                 if event.changes
                 else []
             )
+        elif isinstance(event, AddressRemovedElsewhere):
+            actions = self._removed_elsewhere(event)
+        elif isinstance(event, AddressAddedElsewhere):
+            actions = self._added_elsewhere(event)
+        elif isinstance(event, PolicyRulesRepaired):
+            actions = [
+                _log(
+                    f"Policy rule {rule} was missing (deleted by another program); restored",
+                    LOG_INFO,
+                )
+                for rule in event.restored
+            ]
+            actions += [
+                _log(f"Stale policy rule {rule} removed", LOG_INFO) for rule in event.removed
+            ]
         elif isinstance(event, ActionFailed):
             # A probe that cannot leave is simply lost (and counted as such).
             level = LOG_DEBUG if isinstance(event.action, SendProbe) else LOG_INFO
@@ -1717,6 +1744,142 @@ class Engine:
         return actions
 
     # ======================================================================
+    # other writers: ip addr, DHCP clients, network managers
+    # ======================================================================
+
+    def _removed_elsewhere(self, event: AddressRemovedElsewhere) -> list[Action]:
+        """Another program deleted an address in.mpathd put on ``event.ifname``.
+
+        A data address is put back where the table has it (README, "Other
+        writers"): the hostname files and ifconfig say it belongs to the
+        group, and a network manager flushing a link is not an administrator
+        removing it (that is ``ifconfig IF removeif ADDR``).  Deleted again
+        and again, it is left down in the table instead of fought over.  A
+        test address, or any other non-failover one, is left down: its
+        probing stops with the guide's message instead of failing the NIC.
+        """
+        now = event.now
+        nic = self.table.nics.get(event.ifname)
+        li = _logical(nic, event.family, event.address) if nic is not None else None
+        what = f"{event.address}/{event.prefixlen} on {event.ifname}"
+        if nic is None or li is None or not nic.present or not li.up:
+            return [
+                _log(f"Address {what} was removed by another program (not in.mpathd's)", LOG_DEBUG)
+            ]
+        name = _unit_name(nic.name, li.unit)
+        before = self.table.clone()
+        if li.is_data:
+            times = [
+                t for t in self.restored_at.get((li.family, li.address), []) if now - t < MINUTE
+            ]
+            if len(times) < RESTORE_LIMIT:
+                self.restored_at[(li.family, li.address)] = [*times, now]
+                del before.nics[nic.name].instances[li.family].units[li.unit]
+                return [
+                    _log(
+                        f"Address {what} was removed by another program; restored it on "
+                        f"{name} (in.mpathd configured it: remove it with "
+                        f"ifconfig {nic.name} removeif {li.address})",
+                        LOG_WARNING,
+                    ),
+                    *reconcile(before, self.table),
+                ]
+            message = (
+                f"Address {what} was removed by another program {len(times) + 1} times within "
+                f"{int(MINUTE)} s; leaving {name} down (ifconfig {name} up brings it back)"
+            )
+        else:
+            message = (
+                f"Test address {what} was removed by another program; {name} is down until "
+                f"the address is added back (or ifconfig {name} up)"
+            )
+        li.flags &= ~IFF_UP
+        self.downed_elsewhere.add((nic.name, li.family, li.address))
+        # The kernel holds it no more: the stack learns it as a down address.
+        del before.nics[nic.name].instances[li.family].units[li.unit]
+        actions: list[Action] = [_log(message, LOG_WARNING)]
+        actions += reconcile(before, self.table) + self._sync(now)
+        inst = self.probes.get((nic.name, li.family))
+        track = self.tracking.get(nic.name)
+        if li.nofailover and inst is not None and inst.test_address is None and track is not None:
+            # No false FAILED that never repairs: probing stops, the link decides.
+            track.no_test_logged = True
+            actions.append(_log(NO_TEST_ADDRESS.format(nic.name)))
+        return actions + self._evaluate(now, {nic.name})
+
+    def _added_elsewhere(self, event: AddressAddedElsewhere) -> list[Action]:
+        """Another program added an address on ``event.ifname``.
+
+        A copy of an address in.mpathd keeps on another NIC (networkd or a
+        DHCP client configuring a failed NIC again) is removed: the address
+        stays once, where failover put it, and fails back from there.  An
+        address in.mpathd left down because another program deleted it is
+        brought up again.  Any other address is the other program's: it is
+        left alone and never moved (README, "Other writers").
+        """
+        now = event.now
+        what = f"{event.address}/{event.prefixlen} on {event.ifname}"
+        nic = self.table.nics.get(event.ifname)
+        found = self.table.find_address(event.family, event.address)
+        if found is not None and found[0].name != event.ifname and found[0].present:
+            holder, li = found
+            if nic is None or not nic.present or not nic.instances:
+                return [
+                    _log(
+                        f"Address {what} was added by another program, but in.mpathd keeps "
+                        f"it on {holder.name}: duplicate address on an interface in.mpathd "
+                        "does not manage",
+                        LOG_WARNING,
+                    )
+                ]
+            state = "failed" if nic.failed else "not where in.mpathd keeps it"
+            return [
+                _log(
+                    f"Address {what} was added by another program while in.mpathd keeps it on "
+                    f"{_unit_name(holder.name, li.unit)} ({event.ifname} is {state}); "
+                    f"removed the copy from {event.ifname}",
+                    LOG_WARNING,
+                ),
+                RemoveAddress(
+                    event.ifname, event.family, event.unit, event.address, event.prefixlen
+                ),
+            ]
+        key = (event.ifname, event.family, event.address)
+        mine = _logical(nic, event.family, event.address) if nic is not None else None
+        if nic is not None and mine is not None and key in self.downed_elsewhere:
+            self.downed_elsewhere.discard(key)
+            before = self.table.clone()
+            mine.flags |= IFF_UP
+            actions: list[Action] = [
+                _log(
+                    f"Address {what} was added back by another program; "
+                    f"{_unit_name(nic.name, mine.unit)} is up again",
+                    LOG_WARNING,
+                )
+            ]
+            actions += reconcile(before, self.table) + self._sync(now)
+            return actions + self._evaluate(now, {nic.name})
+        if mine is not None and nic is not None and not mine.up:
+            return [
+                _log(
+                    f"Address {what} was added by another program; in.mpathd has "
+                    f"{_unit_name(nic.name, mine.unit)} down and leaves that copy alone",
+                    LOG_WARNING,
+                )
+            ]
+        if mine is not None or nic is None or not nic.instances or key in self.foreign_logged:
+            return []
+        self.foreign_logged.add(key)
+        level = LOG_DEBUG if is_link_local(event.family, event.address) else LOG_INFO
+        return [
+            _log(
+                f"Address {what} was added by another program; in.mpathd leaves it alone "
+                "(it does not fail over: configure it with ifconfig for that)",
+                level,
+            )
+        ]
+
+    # ======================================================================
     # periodic work
     # ======================================================================
 
@@ -1922,6 +2085,26 @@ def _each_line(
 def _moving_line(family: Family, parts: Sequence[str]) -> Log:
     """The boot scripts' line for the data addresses of missing interfaces."""
     return _log(f"moving addresses from failed {_fam_label(family)} interfaces:" + "".join(parts))
+
+
+def _logical(nic: Nic, family: Family, address: str) -> LogicalInterface | None:
+    """The logical interface of ``nic`` holding ``address`` (placeholders excluded)."""
+    inst = nic.instances.get(family)
+    if inst is None:
+        return None
+    try:
+        wanted = str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+    for li in inst.units.values():
+        if li.address == wanted and not li.placeholder and not li.unspecified:
+            return li
+    return None
+
+
+def _unit_name(ifname: str, unit: int) -> str:
+    """``hme0`` for unit 0, ``hme0:N`` otherwise."""
+    return ifname if unit == 0 else f"{ifname}:{unit}"
 
 
 def _line_of(file: HostnameFile, number: int) -> str:

@@ -171,6 +171,47 @@ class HostnameFilesRead:
 
 
 @dataclass(frozen=True)
+class AddressAddedElsewhere:
+    """Another program (``ip addr``, a DHCP client, a network manager) added an address.
+
+    The daemon did not make this change: it is an address on ``ifname`` that
+    the stack does not hold there, be it new or a copy of one held elsewhere.
+    ``unit`` is the logical unit it took where the stack can tell (a Linux
+    label ``eth0:2``, a simulated unit), else -1.
+    """
+
+    now: float
+    ifname: str
+    family: Family
+    address: str
+    prefixlen: int
+    unit: int = -1
+
+
+@dataclass(frozen=True)
+class AddressRemovedElsewhere:
+    """Another program deleted an address the daemon had put on ``ifname``."""
+
+    now: float
+    ifname: str
+    family: Family
+    address: str
+    prefixlen: int
+
+
+@dataclass(frozen=True)
+class PolicyRulesRepaired:
+    """The stack put back test-address policy rules someone deleted and removed stale ones.
+
+    Each entry reads like ``from 192.0.2.21 lookup 10003``.
+    """
+
+    now: float
+    restored: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ActionFailed:
     """The stack could not carry out ``action``; ``reason`` says why."""
 
@@ -198,6 +239,9 @@ Event = (
     | ProbeReplyReceived
     | SettingsChanged
     | HostnameFilesRead
+    | AddressAddedElsewhere
+    | AddressRemovedElsewhere
+    | PolicyRulesRepaired
     | ActionFailed
     | ActionCompleted
 )

@@ -7,11 +7,13 @@ import math
 from collections.abc import Callable, Sequence
 
 from ipmp.core.errors import IpmpError
+from ipmp.core.types import Family
 from ipmp.sim.host import SimHost
 
 USAGE = (
     "ipmp sim link IF up|down | loss IF PERCENT | drop IF on|off | target ADDR up|down | "
-    "rtt ADDR MS | unplug IF | plug IF | disk full|readonly|nofiles|ok"
+    "rtt ADDR MS | unplug IF | plug IF | disk full|readonly|nofiles|ok | "
+    "addr add|del IF ADDR[/LEN]"
 )
 DISK_FAULTS: dict[str, int | None] = {
     "full": errno.ENOSPC,
@@ -46,6 +48,9 @@ def apply_sim_command(
     if not command:
         raise IpmpError(f"sim: expected a command; usage: {USAGE}")
     verb, args = command[0], list(command[1:])
+    if verb == "addr":
+        _other_writer(host, args, now)
+        return
     arity = {
         "link": 2,
         "loss": 2,
@@ -91,3 +96,18 @@ def apply_sim_command(
         host.unplug(args[0], now)
     else:
         host.plug(args[0], now)
+
+
+def _other_writer(host: SimHost, args: list[str], now: float) -> None:
+    """``addr add IF ADDR/LEN`` or ``addr del IF ADDR``: another program's address change."""
+    if len(args) != 3 or args[0] not in ("add", "del"):
+        raise IpmpError(f"sim addr: expected add|del IF ADDR[/LEN]; usage: {USAGE}")
+    op, name, spec = args
+    address, _, length = spec.partition("/")
+    family: Family = "inet6" if ":" in address else "inet"
+    if op == "del":
+        host.other_writer_delete(name, family, address, now)
+        return
+    if not length.isdigit():
+        raise IpmpError(f"sim addr add: {spec!r}: expected ADDR/LEN, e.g. 192.0.2.50/24")
+    host.other_writer_add(name, family, address, int(length), now)

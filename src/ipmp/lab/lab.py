@@ -720,6 +720,34 @@ class Lab:
         """The recorded processes and whether each still runs."""
         return [ProcessStatus(r, _alive(r)) for r in self.state.processes]
 
+    def stop_process(self, pid: int, sig: signal.Signals = signal.SIGTERM) -> bool:
+        """Send ``sig`` to one process the lab started, wait until it is gone, forget it.
+
+        Only a recorded process whose start time still matches gets the signal;
+        one that does not stop within a few seconds is killed.  Returns whether
+        the process was running.
+
+        Raises:
+            IpmpError: ``pid`` is not a process the lab started.
+        """
+        with self._change():
+            records = [r for r in self.state.processes if r.pid == pid]
+            if not records:
+                raise IpmpError(f"pid {pid}: not a process this lab started")
+            record = records[0]
+            running = _alive(record)
+            if running:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+                if not _wait_gone(record, 5.0):
+                    _stop(record)
+            self.state.processes = [r for r in self.state.processes if r.pid != pid]
+        child = self._children.pop(pid, None)
+        if child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+                child.wait(timeout=1)
+        return running
+
     def stop_processes(self) -> list[str]:
         """Stop every process the lab started; return ``name (pid N)`` for each."""
         with self._change():

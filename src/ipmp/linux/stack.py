@@ -30,7 +30,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,9 @@ from ipmp.core.errors import IpmpError
 from ipmp.core.events import (
     ActionCompleted,
     ActionFailed,
+    AddressAddedElsewhere,
     AddressesFound,
+    AddressRemovedElsewhere,
     Event,
     FoundAddress,
     LinkCameUp,
@@ -70,6 +72,7 @@ from ipmp.core.events import (
     LinkWentDown,
     NicAppeared,
     NicRemoved,
+    PolicyRulesRepaired,
     ProbeReplyReceived,
     Route,
     RoutesChanged,
@@ -77,6 +80,16 @@ from ipmp.core.events import (
 )
 from ipmp.core.types import Family
 from ipmp.linux import packets
+from ipmp.linux.addr_watch import (
+    AddressEvent,
+    AddressWatcher,
+    Change,
+    LinkState,
+    Overrun,
+    OwnChanges,
+    RuleEvent,
+    Window,
+)
 from ipmp.linux.route_watch import RouteWatcher
 from ipmp.linux.rtnl_batch import AddressBatcher, AddressChange, set_link_mtu
 
@@ -153,6 +166,13 @@ class _Configured:
     test_route: str = ""  # the subnet routed through the test table, if any
 
 
+@dataclass(frozen=True)
+class _Chore:
+    """Stack housekeeping the worker does in its turn, after the work queued before it."""
+
+    run: Callable[[], Awaitable[None]]
+
+
 @dataclass
 class LinuxStack:
     """A ``Stack`` on the host's real interfaces (run it inside the daemon's loop)."""
@@ -177,6 +197,16 @@ class LinuxStack:
     _busy: bool = False
     _told_no_spreading: set[str] = field(default_factory=set)
     _arp_announce: dict[str, str] = field(default_factory=dict)
+    # Other writers (addr_watch): own changes announced, the others judged.
+    _watcher: AddressWatcher | None = None
+    _own: OwnChanges = field(default_factory=OwnChanges)
+    _window: Window = field(default_factory=Window)
+    _admin: dict[int, bool] = field(default_factory=dict)
+    _judge_queued: bool = False
+    _sweep_queued: bool = False
+    _rescan_addresses: bool = False
+    _foreign_copies: dict[tuple[Family, str, int], int] = field(default_factory=dict)
+    """Addresses another program put where the stack holds none: prefix length."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -190,15 +220,21 @@ class LinuxStack:
         await self._events.bind(RTMGRP_LINK)
         self._routes_watch = RouteWatcher(self._loop, self._main_table_changed)
         self._batcher = AddressBatcher()  # ready before the first failover needs it
-        self._queue: asyncio.Queue[Action] = asyncio.Queue()
+        self._queue: asyncio.Queue[Action | _Chore] = asyncio.Queue()
+        # Before the dumps: a change made meanwhile is seen, not lost between them.
+        self._watcher = AddressWatcher(self._loop, self._queue_judge)
         now = self._loop.time()
         async for msg in await self._ipr.link("dump"):
             link = self._link_of(msg)
             if link is not None:
                 self._links[link.name] = self._first_seen(link)
+                self._admin[link.index] = link.admin_up
                 self._inventory.append(self._appeared(link, now))
         self._inventory.append(await self._found_addresses(now))
         self._judge_configured()
+        self._absorb(self._watcher.take())
+        self._window.latest.clear()  # the dump says all that happened before it
+        await self._sweep_rules(report=False)  # stale test rules of an earlier run
         self._inventory.append(RoutesChanged(now, await self._routes()))
         self._tasks = [
             asyncio.create_task(self._worker()),
@@ -224,6 +260,8 @@ class LinuxStack:
         self._events.close()
         if self._routes_watch is not None:
             self._routes_watch.close()
+        if self._watcher is not None:
+            self._watcher.close()
 
     # ------------------------------------------------------------ the Stack protocol
 
@@ -553,31 +591,198 @@ class LinuxStack:
             sock.close()
         self._saved_sysctls.pop(name, None)
         self._arp_announce.pop(name, None)
+        # The kernel drops the interface's routes, not the policy rules that
+        # sent its test addresses to them.
+        self._queue_sweep()
+
+    # ------------------------------------------------------------ other writers
+
+    def _queue_judge(self) -> None:
+        if not self._judge_queued:
+            self._judge_queued = True
+            self._queue.put_nowait(_Chore(self._judge))
+
+    def _absorb(self, changes: list[Change]) -> None:
+        """Changes from the address watcher: claim our own, keep the rest for judgement."""
+        now = self._loop.time()
+        sweep = False
+        for change in changes:
+            if isinstance(change, LinkState):
+                if change.gone:
+                    self._admin.pop(change.index, None)
+                else:
+                    self._admin[change.index] = change.up
+            elif isinstance(change, AddressEvent):
+                if not change.new:
+                    self._foreign_copies.pop((change.family, change.address, change.index), None)
+                if self._own.claim(change, now):
+                    # Our own change is the latest word on that address there.
+                    self._window.latest.pop((change.family, change.address, change.index), None)
+                else:
+                    self._window.note(change)
+            elif isinstance(change, RuleEvent):
+                sweep = sweep or change.priority == TEST_RULE_PRIORITY
+            elif isinstance(change, Overrun):
+                self._rescan_addresses = sweep = True
+        if sweep:
+            self._queue_sweep()
+
+    def _queue_sweep(self) -> None:
+        if not self._sweep_queued:
+            self._sweep_queued = True
+            self._queue.put_nowait(_Chore(self._sweep_rules))
+
+    def _held(self) -> dict[tuple[Family, str], int]:
+        """Where the stack holds each address it put into the kernel: address -> index."""
+        out: dict[tuple[Family, str], int] = {}
+        for (family, address), record in self._configured.items():
+            link = self._links.get(record.ifname)
+            if link is not None:
+                out[(family, _canonical(address))] = link.index
+        return out
+
+    async def _judge(self) -> None:
+        """Report what other programs changed, once the work queued before is done.
+
+        The worker runs this in its turn: every change the stack made before
+        has been acknowledged, so its echo is already in the watcher's socket.
+        """
+        self._judge_queued = False
+        if self._watcher is not None:
+            self._absorb(self._watcher.take())
+        if not self._window.latest and not self._rescan_addresses:
+            return  # only our own echoes
+        held = self._held()
+        if self._rescan_addresses:
+            self._rescan_addresses = False
+            await self._note_kernel_addresses(held)
+        by_index = {link.index: link.name for link in self._links.values()}
+        now = self._loop.time()
+        for foreign in self._window.judge(held, lambda index: self._admin.get(index, False)):
+            ifname = by_index.get(foreign.index)
+            if ifname is None:
+                continue
+            if foreign.added:
+                self._foreign_copies[(foreign.family, foreign.address, foreign.index)] = (
+                    foreign.prefixlen
+                )
+                unit = _unit_of_label(ifname, foreign.label) if foreign.family == "inet" else -1
+                self._report(
+                    AddressAddedElsewhere(
+                        now, ifname, foreign.family, foreign.address, foreign.prefixlen, unit
+                    )
+                )
+            else:
+                record = self._configured.get((foreign.family, foreign.address))
+                prefixlen = record.prefixlen if record is not None else foreign.prefixlen
+                if record is not None:
+                    # Gone from the kernel: a later move or removal must not
+                    # delete it again (nor a copy someone puts back meanwhile),
+                    # and its coming back is news.
+                    del self._configured[(foreign.family, foreign.address)]
+                    if record.test_route:
+                        await self._drop_test_route(record, self._links[ifname].index)
+                self._report(
+                    AddressRemovedElsewhere(now, ifname, foreign.family, foreign.address, prefixlen)
+                )
+
+    async def _note_kernel_addresses(self, held: dict[tuple[Family, str], int]) -> None:
+        """After lost events: every difference between the kernel and ``held`` is a change."""
+        present: set[tuple[Family, str, int]] = set()
+        async for msg in await self._ipr.addr("dump"):
+            address = msg.get("address")
+            if address is None:
+                continue
+            family: Family = "inet" if msg["family"] == socket.AF_INET else "inet6"
+            key = (family, _canonical(address), int(msg["index"]))
+            present.add(key)
+            if held.get(key[:2]) != key[2]:
+                self._window.note(
+                    AddressEvent(
+                        True, family, key[2], key[1], int(msg["prefixlen"]), msg.get("label") or ""
+                    )
+                )
+        for (family, address), index in held.items():
+            if (family, address, index) not in present:
+                self._window.note(AddressEvent(False, family, index, address, 0))
+
+    async def _drop_test_route(self, record: _Configured, index: int) -> None:
+        """The policy rule and table route of a test address that left the kernel."""
+        table = TEST_TABLE_BASE + index
+        await self._test_rule("del", record.address, table)
+        with contextlib.suppress(NetlinkError):
+            await self._ipr.route("del", dst=record.test_route, oif=index, table=table)
+
+    async def _sweep_rules(self, report: bool = True) -> None:
+        """Exactly one policy rule per test address the stack holds, and no other.
+
+        Rules of priority TEST_RULE_PRIORITY into a table from TEST_TABLE_BASE
+        up are the daemon's: one left by an interface that went away (its
+        table went with it, the rule does not), by an earlier run, or by a
+        test address removed meanwhile is deleted; one that someone deleted is
+        put back.
+        """
+        self._sweep_queued = False
+        want: set[tuple[str, int]] = set()
+        for record in self._configured.values():
+            link = self._links.get(record.ifname)
+            if record.test_route and link is not None:
+                want.add((_canonical(record.address), TEST_TABLE_BASE + link.index))
+        have: set[tuple[str, int]] = set()
+        async for msg in await self._ipr.rule("dump", family=socket.AF_INET):
+            table = int(msg.get("table") or 0)
+            if msg.get("priority") == TEST_RULE_PRIORITY and table >= TEST_TABLE_BASE:
+                src = msg.get("src")
+                if src and msg["src_len"] == 32:
+                    have.add((_canonical(src), table))
+        removed = sorted(have - want)
+        restored = sorted(want - have)
+        for address, table in removed:
+            await self._test_rule("del", address, table)
+        for address, table in restored:
+            await self._test_rule("add", address, table)
+        if report and (removed or restored):
+            self._report(
+                PolicyRulesRepaired(
+                    self._loop.time(),
+                    tuple(f"from {a} lookup {t}" for a, t in restored),
+                    tuple(f"from {a} lookup {t}" for a, t in removed),
+                )
+            )
 
     # ------------------------------------------------------------ kernel changes, in order
 
     async def _worker(self) -> None:
-        held: Action | None = None
+        held: Action | _Chore | None = None
         while True:
             self._busy = False
             action = held if held is not None else await self._queue.get()
             self._busy = True
             held = None
+            if isinstance(action, _Chore):
+                with contextlib.suppress(NetlinkError, OSError, IpmpError, ValueError):
+                    await action.run()
+                continue
             if isinstance(action, MoveAddress):
                 # A failover queues its moves (each followed by its announcement)
                 # together: carry the moves out as one batch, then announce.
                 moves, announces = [action], []
+                chores: list[_Chore] = []
                 while not self._queue.empty():
                     following = self._queue.get_nowait()
                     if isinstance(following, MoveAddress):
                         moves.append(following)
                     elif isinstance(following, AnnounceAddress):
                         announces.append(following)
+                    elif isinstance(following, _Chore):
+                        chores.append(following)  # after the batch: it judges its echoes
                     else:
                         held = following
                         break
                 for outcome in await self._move_all(moves, announces):
                     self._report(outcome)
+                for chore in chores:
+                    self._queue.put_nowait(chore)
                 continue
             now = self._loop.time()
             try:
@@ -711,7 +916,15 @@ class LinuxStack:
             return []
         if self._batcher is None:
             self._batcher = AddressBatcher()
-        return await self._batcher.run([change for _, change in changes])
+        now = self._loop.time()
+        own = [(c.add, c.family, _canonical(c.address), c.index) for _, c in changes]
+        for key in own:
+            self._own.expect(*key, now)
+        codes = await self._batcher.run([change for _, change in changes])
+        for key, code in zip(own, codes, strict=True):
+            if code:
+                self._own.withdraw(*key)
+        return codes
 
     async def _carry_out(self, action: Action) -> Event | None:
         if isinstance(action, AddAddress):
@@ -719,14 +932,18 @@ class LinuxStack:
         elif isinstance(action, RemoveAddress):
             key = (action.family, action.address)
             record = self._configured.get(key)
-            if record is not None and record.ifname != action.ifname:
-                # A second copy (a move a crash interrupted): only that copy
-                # goes; the one we know of is the copy the engine keeps.
+            if record is not None and record.ifname == action.ifname:
+                await self._remove(action.family, action.address)
+            else:
+                # A second copy (a move a crash interrupted, or one another
+                # program put there): only that copy goes; the one we know of
+                # is the copy the engine keeps.
+                down = self._down.get(key)
+                if down is not None and down.ifname == action.ifname:
+                    del self._down[key]
                 await self._delete(
                     _Configured(action.ifname, action.family, action.address, action.prefixlen)
                 )
-            else:
-                await self._remove(action.family, action.address)
         elif isinstance(action, UpdateAddress):
             await self._remove(action.family, action.address)
             await self._add(
@@ -775,6 +992,11 @@ class LinuxStack:
             return None
         self._down.pop(key, None)
         index = self._index(action.ifname)
+        stray = self._foreign_copies.pop((action.family, _canonical(action.address), index), None)
+        if stray is not None and not _link_local(action.family, action.address):
+            # Adopting an address another program put here (a test address
+            # added back by hand): in the form the stack gives it, not theirs.
+            await self._delete(_Configured(action.ifname, action.family, action.address, stray))
         if _link_local(action.family, action.address):
             # The kernel made it when IPv6 came up on the interface.
             return _Configured(action.ifname, "inet6", action.address, 64)
@@ -811,9 +1033,13 @@ class LinuxStack:
 
     async def _netlink_add(self, **args: Any) -> None:
         args = {k: v for k, v in args.items() if v is not None}
+        family: Family = "inet" if ":" not in args["address"] else "inet6"
+        own = (True, family, _canonical(args["address"]), args["index"])
+        self._own.expect(*own, self._loop.time())
         try:
             await self._ipr.addr("add", **args)
         except NetlinkError as err:
+            self._own.withdraw(*own)
             if err.code != errno.EEXIST:
                 raise
 
@@ -868,11 +1094,14 @@ class LinuxStack:
         link = self._links.get(record.ifname)
         if link is None:
             return  # the interface is gone, and its addresses with it
+        own = (False, record.family, _canonical(record.address), link.index)
+        self._own.expect(*own, self._loop.time())
         try:
             await self._ipr.addr(
                 "del", index=link.index, address=record.address, prefixlen=record.prefixlen
             )
         except NetlinkError as err:
+            self._own.withdraw(*own)
             if err.code not in (errno.EADDRNOTAVAIL, errno.ENOENT, errno.ENODEV):
                 raise
         if record.test_route:
@@ -1149,6 +1378,19 @@ def _label(ifname: str, unit: int) -> str:
     if len(label) > 15:
         raise IpmpError(f"{label}: logical interface names are at most 15 characters")
     return label
+
+
+def _canonical(address: str) -> str:
+    """The address as the kernel's messages spell it (``2001:db8::1``, not ``2001:0db8::1``)."""
+    return str(ipaddress.ip_address(address))
+
+
+def _unit_of_label(ifname: str, label: str) -> int:
+    """The logical unit an IPv4 label names (``eth0:2`` is 2, ``eth0`` 0); -1 when it names none."""
+    if label == ifname:
+        return 0
+    prefix, _, suffix = label.partition(":")
+    return int(suffix) if prefix == ifname and suffix.isdigit() else -1
 
 
 def _link_local(family: Family, address: str) -> bool:

@@ -18,7 +18,10 @@ owned by the host, so the same calls with the same seed replay exactly.
 
 Faults are injected by tests and the demo through ``set_link``,
 ``set_port_loss``, ``set_port_drop``, ``set_neighbour``, ``unplug``, ``plug``
-and the route methods; the events they cause are queued at ``now``.
+and the route methods; another program changing addresses behind the
+daemon's back (a DHCP client, a network manager) through
+``other_writer_add`` and ``other_writer_delete``.  The events they cause are
+queued at ``now``.
 """
 
 from __future__ import annotations
@@ -53,7 +56,9 @@ from ipmp.core.errors import IpmpError
 from ipmp.core.events import (
     ActionCompleted,
     ActionFailed,
+    AddressAddedElsewhere,
     AddressesFound,
+    AddressRemovedElsewhere,
     Event,
     FoundAddress,
     LinkCameUp,
@@ -577,6 +582,64 @@ class SimHost:
             raise IpmpError(f"route to {route.destination}/{route.prefixlen}: not in table")
         self._routes.remove(route)
         self._push(now, RoutesChanged(now, tuple(self._routes)))
+
+    # ---------------------------------------------------------- other writers
+
+    def other_writer_add(
+        self, name: str, family: Family, address: str, prefixlen: int, now: float
+    ) -> int:
+        """Another program adds ``address`` to ``name`` (``ip addr add``); returns its unit.
+
+        An address the interface holds down is brought up where it is;
+        anything else takes the lowest free unit.  Queues
+        ``AddressAddedElsewhere``.
+
+        Raises:
+            IpmpError: the interface is absent or not plumbed for ``family``, the
+                address is malformed, or the interface holds it up already.
+        """
+        try:
+            table = self._table(name, family)
+            canonical = self._checked_address(address, family, prefixlen, "")
+        except _Refused as refused:
+            raise IpmpError(refused.reason) from None
+        unit = next((u for u, e in table.items() if e.address == canonical), None)
+        if unit is not None and table[unit].up:
+            raise IpmpError(f"{canonical}: already configured on {_label(name, unit)}")
+        if unit is None:
+            unit = 1
+            while unit in table:
+                unit += 1
+            broadcast = ""
+            if family == "inet":
+                broadcast = str(
+                    ipaddress.IPv4Interface(f"{canonical}/{prefixlen}").network.broadcast_address
+                )
+            table[unit] = _Entry(canonical, prefixlen, broadcast, True, False)
+        else:
+            table[unit].up = True
+            prefixlen = table[unit].prefixlen
+        self._push(now, AddressAddedElsewhere(now, name, family, canonical, prefixlen, unit))
+        return unit
+
+    def other_writer_delete(self, name: str, family: Family, address: str, now: float) -> None:
+        """Another program deletes ``address`` from ``name`` (``ip addr del``).
+
+        Queues ``AddressRemovedElsewhere``.
+
+        Raises:
+            IpmpError: the interface does not hold ``address`` up.
+        """
+        try:
+            table = self._table(name, family)
+        except _Refused as refused:
+            raise IpmpError(refused.reason) from None
+        canonical = self._canonical(address, family)
+        unit = next((u for u, e in table.items() if e.address == canonical and e.up), None)
+        if canonical is None or unit is None:
+            raise IpmpError(f"{address}: not configured on {name}")
+        entry = table.pop(unit)
+        self._push(now, AddressRemovedElsewhere(now, name, family, canonical, entry.prefixlen))
 
     # ---------------------------------------------------------- multicast
 
