@@ -38,9 +38,10 @@ requested FDT after the window (it raises a group's FDT when it cannot send
 its probes in time: "Cannot meet requested failure detection time").
 
 ``--profile window`` starts the daemon through this script
-(``--profiled-daemon``), which turns cProfile on and off with SIGUSR2 so that
-only the window is profiled; ``--profile boot`` profiles from the daemon's
-start until it is ready (or the wait gives up).  The top functions go to
+(``--profiled-daemon``), which turns cProfile on and off with SIGPROF (SIGUSR2
+is the daemon's own: logged and ignored) so that only the window is profiled;
+``--profile boot`` profiles from the daemon's start until it is ready (or the
+wait gives up).  The top functions go to
 results/scale-profile-MODE-SIZESxFDTS.json, whose CPU figures include the
 profiler's overhead and are not the measurement.
 
@@ -251,9 +252,9 @@ def log_counts(lines: list[str]) -> dict[str, int]:
 
 
 def profiled_daemon(out: str, from_start: bool, argv: list[str]) -> int:
-    """Run in.mpathd (``argv``) here; SIGUSR2 starts cProfile, the next one writes ``out``.
+    """Run in.mpathd (``argv``) here; SIGPROF starts cProfile, the next one writes ``out``.
 
-    ``from_start``: the profiler runs from the start, and the first SIGUSR2 writes ``out``.
+    ``from_start``: the profiler runs from the start, and the first SIGPROF writes ``out``.
     """
     profiler = cProfile.Profile()
     running = False
@@ -267,9 +268,9 @@ def profiled_daemon(out: str, from_start: bool, argv: list[str]) -> int:
             profiler.dump_stats(out)
         running = not running
 
-    signal.signal(signal.SIGUSR2, toggle)
+    signal.signal(signal.SIGPROF, toggle)
     if from_start:
-        toggle(signal.SIGUSR2, None)
+        toggle(signal.SIGPROF, None)
     sys.argv = ["in.mpathd", *argv]
     try:
         runpy.run_module("ipmp.daemon.main", run_name="__main__", alter_sys=True)
@@ -357,7 +358,7 @@ class Run:
         before, _ = probe_stats(self.daemon)
         mem0 = memory_mb(self.pid)
         if self.profile_mode == "window":
-            os.kill(self.pid, signal.SIGUSR2)
+            os.kill(self.pid, signal.SIGPROF)
         split0 = cpu_split(self.pid)
         start_ticks, start_wall = sum(split0), time.monotonic()
         per_second: list[float] = []
@@ -369,7 +370,7 @@ class Run:
             ticks, wall = now_ticks, now_wall
         split1 = cpu_split(self.pid)
         if self.profile_mode == "window":
-            os.kill(self.pid, signal.SIGUSR2)
+            os.kill(self.pid, signal.SIGPROF)
         mem1 = memory_mb(self.pid)
         elapsed = wall - start_wall
         after, stats_lines = probe_stats(self.daemon)
@@ -444,7 +445,7 @@ def one_lab(
         out["boot"] = boot
         out["boot_log"] = log_counts(run.log_lines())
         if profile == "boot":
-            os.kill(run.pid, signal.SIGUSR2)
+            os.kill(run.pid, signal.SIGPROF)
             out["boot_profile_top_tottime"] = run.profile_top()
         ready = bool(boot["ready"])
         if ready and boot_fdt_ms != fdt_ms:

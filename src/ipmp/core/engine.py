@@ -1006,9 +1006,15 @@ class Engine:
             self.apply_context.reattach = False
         before, self.table = self.table, result.table
         actions: list[Action] = list(result.logs)
-        actions += mtu_changes(before, self.table)
-        actions += reconcile(before, self.table)
-        for name, _old, new in result.group_changes:
+        actions += self._carry_out(before, result.group_changes, now)
+        return IfconfigOutcome("\n".join(result.output), actions)
+
+    def _carry_out(
+        self, before: HostTable, group_changes: Sequence[tuple[str, str, str]], now: float
+    ) -> list[Action]:
+        """The kernel actions and engine steps after the table changed from ``before``."""
+        actions = mtu_changes(before, self.table) + reconcile(before, self.table)
+        for name, _old, new in group_changes:
             self.tracking.pop(name, None)
             state = self.groups.get(new)
             nic = self.table.nics[name]
@@ -1016,17 +1022,32 @@ class Engine:
                 nic.failed = True  # facts §4.6: joining a failed group
         actions += self._sync(now) + self._enforce(now) + self._evaluate(now)
         self._arm_scan(now)
-        return IfconfigOutcome("\n".join(result.output), actions)
+        return actions
 
     def _apply_file(self, file: HostnameFile, now: float) -> list[Action]:
-        """Apply a present NIC's file line by line, each with its kernel actions."""
+        """Apply a present NIC's file line by line, then carry the whole file out.
+
+        Each line changes the table (a refused one changes nothing and is
+        logged); the kernel actions and the engine's steps follow once, for
+        the file's result: per line they cost a walk over every address, and
+        1000 ``addif`` lines took seconds to start.
+        """
+        before = self.table
         actions: list[Action] = []
+        changes: list[tuple[str, str, str]] = []
 
         def one(command: IfconfigCommand) -> None:
-            nonlocal actions
-            actions += self._apply(command, now, reattach=True).actions
+            self.apply_context.reattach = True
+            try:
+                result = apply_ifconfig(self.table, command, self.apply_context)
+            finally:
+                self.apply_context.reattach = False
+            self.table = result.table
+            actions.extend(result.logs)
+            changes.extend(result.group_changes)
 
-        return _each_line(file, self.table.nics[file.ifname], one, actions)
+        _each_line(file, self.table.nics[file.ifname], one, actions)
+        return actions + self._carry_out(before, changes, now)
 
     def _configure_afresh(self, names: Collection[str], now: float) -> list[Action]:
         """Configure NICs ``names`` from their hostname files, in the table only.

@@ -7,9 +7,10 @@ no state.  Kernel actions are derived afterwards by ``reconcile``.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ipmp.core.actions import LOG_ERR, LOG_WARNING, Log
 from ipmp.core.errors import IpmpError
@@ -60,6 +61,19 @@ from ipmp.core.model import (
 )
 from ipmp.core.types import Family
 
+_LOCAL_OPS = (
+    Plumb,
+    SetAddress,
+    AddIf,
+    RemoveIf,
+    SetNetmask,
+    SetBroadcast,
+    SetFlag,
+    SetMtu,
+    ModList,
+)
+"""Ops that change only the target NIC (``SetFlag`` but standby: ``_touches_only_target``)."""
+
 IPV6_MIN_MTU = 1280
 """The smallest link MTU IPv6 works on (RFC 8200, section 5)."""
 
@@ -106,8 +120,12 @@ class ApplyContext:
 
     def free_unit(self, name: str, inst: Instance) -> int:
         """The lowest free logical unit of ``name``'s ``inst``, skipping reserved ones."""
-        unit = 1
-        while unit in inst.units or (name, inst.family, unit) in self.reserved:
+        units = inst.units
+        # Units 0..n-1 all taken (the usual case: a file of addif lines) make n
+        # the first candidate; scanning from 1 each time made 1000 lines quadratic.
+        unit = len(units) if units and max(units) == len(units) - 1 else 1
+        unit = max(unit, 1)
+        while unit in units or (name, inst.family, unit) in self.reserved:
             unit += 1
         return unit
 
@@ -135,9 +153,51 @@ def _error(message: str) -> IpmpError:
     return IpmpError(f"ifconfig: {message}")
 
 
+class _Widen(Exception):
+    """A command applied to a table sharing its other NICs reached one of them."""
+
+
+def _touches_only_target(command: IfconfigCommand) -> bool:
+    """True when ``command``'s ops change nothing but its own NIC's addresses and settings.
+
+    Group, standby, unplumb and module changes may move addresses between
+    members; everything else stays on the target NIC (a reattached address
+    that lives elsewhere is found while applying: ``_Widen``).
+    """
+    return all(
+        isinstance(op, _LOCAL_OPS) and not (isinstance(op, SetFlag) and op.name == "standby")
+        for op in command.ops
+    )
+
+
+def _sharing_copy(table: HostTable, name: str) -> HostTable:
+    """A copy of ``table`` in which only NIC ``name`` and its unit maps are new.
+
+    The other NICs and the logical interfaces are the originals: the applier
+    copies a logical interface before it changes one (``_Applier.current``).
+    A full clone per command made 1000 ``addif`` lines quadratic.
+    """
+    nics = dict(table.nics)
+    nic = nics.get(name)
+    if nic is not None:
+        nics[name] = replace(
+            nic,
+            modules=list(nic.modules),
+            instances={f: Instance(f, dict(i.units)) for f, i in nic.instances.items()},
+        )
+    return HostTable(nics)
+
+
 class _Applier:
-    def __init__(self, table: HostTable, command: IfconfigCommand, ctx: ApplyContext) -> None:
-        self.table = table.clone()
+    def __init__(
+        self, table: HostTable, command: IfconfigCommand, ctx: ApplyContext, sharing: bool = False
+    ) -> None:
+        assert command.target is not None
+        self.original = table
+        self.sharing = sharing
+        self.written: set[tuple[Family, int]] = set()
+        name = command.target.partition(":")[0]
+        self.table = _sharing_copy(table, name) if sharing else table.clone()
         self.command = command
         self.ctx = ctx
         self.result = ApplyResult(self.table)
@@ -153,11 +213,14 @@ class _Applier:
         self.standby_set = False
         self.standby_cleared = False
         self.up_at_standby: set[tuple[Family, str]] = set()
-        before = table.nics.get(name)
-        self.up_before: set[tuple[Family, str]] = {
+
+    def up_before(self) -> set[tuple[Family, str]]:
+        """The NIC's own UP data addresses before the command."""
+        before = self.original.nics.get(self.nic_name)
+        return {
             (li.family, li.address)
             for li in (before.addresses() if before is not None else [])
-            if li.is_data and li.up and li.home == name
+            if li.is_data and li.up and li.home == self.nic_name
         }
 
     # -- lookups -------------------------------------------------------------
@@ -182,6 +245,11 @@ class _Applier:
         li = inst.units.get(self.unit)
         if li is None:
             raise _error(f"{logical_name(self.nic, self.unit)}: no such logical interface")
+        if self.sharing and (self.family, self.unit) not in self.written:
+            # The original table's entry: changed only on a copy.
+            li = copy.copy(li)
+            inst.units[self.unit] = li
+            self.written.add((self.family, self.unit))
         return li
 
     # -- addresses -----------------------------------------------------------
@@ -316,6 +384,8 @@ class _Applier:
         where = self.table.find_address(self.family, address)
         if where is None or where[1].home != self.nic_name:
             return None
+        if self.sharing:
+            raise _Widen  # reserve() changes the entry where it lives
         return where[1]
 
     def reserve(self, elsewhere: LogicalInterface, unit: int) -> None:
@@ -584,10 +654,12 @@ class _Applier:
         nic = self.table.nics.get(self.nic_name)
         if nic is None or not nic.present:
             return
+        if not (nic.standby or self.standby_set or self.standby_cleared):
+            return  # the rest concerns standby interfaces (and walks every address)
         own_up_data = [li for li in nic.addresses() if li.is_data and li.up and li.home == nic.name]
         # Only addresses this command made UP data addresses count: an own
         # address a failover brought back while the standby covers is fine.
-        allowed = self.up_before | self.up_at_standby
+        allowed = self.up_before() | self.up_at_standby
         added = [li for li in own_up_data if (li.family, li.address) not in allowed]
         if nic.standby and added:
             # guide: "IPMP does not permit you to add a data address to an
@@ -631,4 +703,9 @@ def apply_ifconfig(table: HostTable, command: IfconfigCommand, ctx: ApplyContext
         raise _error(
             "-a: only status can be shown for all interfaces; name an interface to change it"
         )
+    if _touches_only_target(command):
+        try:
+            return _Applier(table, command, ctx, sharing=True).run()
+        except _Widen:
+            pass  # nothing of ``table`` or ``ctx`` changed yet: again on a full copy
     return _Applier(table, command, ctx).run()

@@ -285,7 +285,14 @@ class HostTable:
 
 def is_link_local(family: Family, address: str) -> bool:
     """True for an IPv6 link-local address (fe80::/10)."""
-    return family == "inet6" and ipaddress.IPv6Address(address).is_link_local
+    return family == "inet6" and _ipv6_link_local(address)
+
+
+@functools.lru_cache(maxsize=8192)
+def _ipv6_link_local(address: str) -> bool:
+    # Parsed once per address: every data-address test (``is_data``) asks,
+    # several times per address and step, 1000 addresses at a start-up.
+    return ipaddress.IPv6Address(address).is_link_local
 
 
 def link_local_from_mac(mac: str) -> str:
