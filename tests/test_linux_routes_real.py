@@ -62,11 +62,14 @@ def check_home(host: RealHost) -> None:
 def fault(host: RealHost, kind: str, on: bool) -> None:
     if kind == "cable":
         host.lab.set_cable("ens3", not on)
+    elif kind == "admin":
+        # ip link set ens3 down: the kernel deletes the routes bound to it.
+        host.lab.set_admin("ens3", not on)
     else:
         host.lab.set_drop("ens3", on)
 
 
-@pytest.mark.parametrize("kind", ["cable", "drop"])
+@pytest.mark.parametrize("kind", ["cable", "drop", "admin"])
 @pytest.mark.parametrize("added", ["before", "after"])
 def test_default_routes_follow_the_group(
     make_lab: Callable[[str], Lab], added: str, kind: str

@@ -148,15 +148,21 @@ def _spec(msg: Any, family: Family, oif: int, onlink: bool) -> dict[str, Any]:
     return spec
 
 
-async def move_route(ipr: Any, action: MoveRoute, from_index: int, to_index: int) -> None:
+async def move_route(
+    ipr: Any, action: MoveRoute, from_index: int, to_index: int, remembered: Any = None
+) -> None:
     """Rebind a route from one member to another, in one replace.
 
     A route already on ``to_index`` counts as moved.  A gateway the new
     member has no prefix route for yet (a member holding only its test
     address) is still on the group's link: the route is then marked onlink.
+    A route on neither member that the stack last saw on the old one
+    (``remembered``, its dumped message) was flushed by the kernel with its
+    link (``ip link set ens3 down`` deletes the device's routes): it is made
+    again on the new member, as Solaris' kernel would have moved it.
 
     Raises:
-        IpmpError: the route is on neither member.
+        IpmpError: the route is on neither member, and not remembered.
         NetlinkError: the kernel refused the new route.
     """
     route = Route(
@@ -171,6 +177,8 @@ async def move_route(ipr: Any, action: MoveRoute, from_index: int, to_index: int
     if msg is None:
         if await _find(ipr, route, to_index) is not None:
             return
+        msg = remembered
+    if msg is None:
         raise IpmpError(
             f"route to {action.destination}/{action.prefixlen} via "
             f"{action.gateway or action.from_if}: not in the main table on {action.from_if}"

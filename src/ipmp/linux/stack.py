@@ -1034,9 +1034,9 @@ class LinuxStack:
         elif isinstance(action, SpreadOutbound):
             return await self._spread(action)
         elif isinstance(action, MoveRoute):
-            await move_route(
-                self._ipr, action, self._index(action.from_if), self._index(action.to_if)
-            )
+            from_index = self._index(action.from_if)
+            remembered = self._route_msgs.get(move_name(action, from_index))
+            await move_route(self._ipr, action, from_index, self._index(action.to_if), remembered)
         elif isinstance(action, AddRoute):
             await add_route(
                 self._ipr, action, self._index(action.ifname) if action.ifname else None
