@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import ipmp
 from daemontools import RunningDaemon, kernel_counts, wait_for
+from ipmp.client import ControlClient
 from ipmp.core.errors import IpmpError
 from ipmp.daemon.control import socket_path
 
@@ -555,9 +556,16 @@ def test_the_simulator_without_a_root_gets_a_scratch_one(tmp_path: Path) -> None
         first = proc.stderr.readline()
         scratch = Path(first.split("root is ", 1)[1].split(" ", 1)[0])
         assert scratch.parent == tmp_path and scratch.name.startswith("ipmp-sim-")
-        wait_for(
-            lambda: socket_path(scratch).exists(), 20, "the daemon listens in its scratch root"
-        )
+
+        def answers() -> bool:
+            try:
+                ControlClient(socket_path(scratch), timeout=2.0).request("ping")
+            except IpmpError:
+                return False
+            return True
+
+        # Answering, it has its signal handlers: SIGTERM then ends it cleanly.
+        wait_for(answers, 20, "the daemon answers in its scratch root")
         assert (scratch / "etc").is_dir()
     finally:
         proc.terminate()

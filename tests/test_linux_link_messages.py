@@ -178,3 +178,29 @@ def test_ipv6_units_leave_unit_0_to_the_link_local() -> None:
     assert LinuxStack._unit_of(None, "eth0", units, "inet6") == 2
     assert LinuxStack._unit_of("eth0", "eth0", units, "inet") == 0
     assert LinuxStack._unit_of("eth0:3", "eth0", units, "inet") == 3
+
+
+def test_an_update_to_the_form_the_kernel_holds_is_not_a_remove_and_an_add() -> None:
+    """A restart from the hostname files over a running kernel asks for its test
+    addresses as they are: removing and adding them made them vanish for ~40 ms
+    (the fault matrix's bad-state cells)."""
+    from ipmp.core.actions import UpdateAddress
+    from ipmp.linux.stack import LinuxStack, _Configured
+
+    stack = LinuxStack()
+    stack._configured[("inet", "192.0.2.22")] = _Configured(
+        "eth1", "inet", "192.0.2.22", 32, test_route="192.0.2.0/24"
+    )
+    stack._configured[("inet", "192.0.2.20")] = _Configured("eth1", "inet", "192.0.2.20", 24)
+    test = UpdateAddress("eth1", "inet", 1, "192.0.2.22", 24, True, True, test=True)
+    assert stack._already_as(test)
+    # A data address asked to become a test address, another NIC, or down: redone.
+    assert not stack._already_as(
+        UpdateAddress("eth1", "inet", 0, "192.0.2.20", 24, True, True, test=True)
+    )
+    assert not stack._already_as(
+        UpdateAddress("eth0", "inet", 1, "192.0.2.22", 24, True, True, test=True)
+    )
+    assert not stack._already_as(
+        UpdateAddress("eth1", "inet", 1, "192.0.2.22", 24, False, True, test=True)
+    )

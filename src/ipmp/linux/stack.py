@@ -994,6 +994,22 @@ class LinuxStack:
                 self._own.withdraw(*key)
         return codes
 
+    def _already_as(self, action: UpdateAddress) -> bool:
+        """Whether the kernel already holds the address as ``action`` asks: then the
+        update (a remove and an add on Linux) would only take it away for a moment.
+
+        A test address the kernel holds in the test form (an IPv4 /32 with its
+        test table, an IPv6 link-local) needs nothing more for NOFAILOVER,
+        which is in.mpathd's own flag; only a data address's form or a test
+        address that is still in a data address's form is redone.
+        """
+        record = self._configured.get((action.family, action.address))
+        if record is None or record.ifname != action.ifname or not action.up or not action.test:
+            return False
+        if action.family == "inet":
+            return bool(record.test_route)
+        return _link_local(action.family, action.address)
+
     async def _carry_out(self, action: Action) -> Event | None:
         if isinstance(action, AddAddress):
             await self._add(action)
@@ -1013,6 +1029,8 @@ class LinuxStack:
                     _Configured(action.ifname, action.family, action.address, action.prefixlen)
                 )
         elif isinstance(action, UpdateAddress):
+            if self._already_as(action):
+                return None
             await self._remove(action.family, action.address)
             await self._add(
                 AddAddress(
